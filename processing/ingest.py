@@ -1,0 +1,249 @@
+"""ingest: find out what the upload really is and lay it out safely in the job's scratch folder.
+
+- The format comes from the bytes, never the file name (`sniff`).
+- A zip is inspected before anything is extracted: entry count, names (no `..`, no absolute
+  paths, no backslashes, no links, no case-only duplicates), no encryption, no nested archives;
+  then extracted while counting real bytes, so the unpacked-size and ratio limits hold even when
+  the archive lies about its sizes.
+- Exactly one model file must be in the archive; its format is sniffed from its bytes too.
+- `resolve_reference` is the one resolver every loader uses for the files a model names
+  (glTF `uri`, `mtllib`, `map_Kd`): relative paths inside the upload only, nothing else, ever.
+"""
+from __future__ import annotations
+
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
+
+from . import errors
+from .errors import ConversionError
+from .settings import Limits, Settings
+
+MODEL_FORMATS = ("glb", "gltf", "obj", "stl", "ply")
+_MODEL_SUFFIXES = {".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".stl": "stl", ".ply": "ply"}
+_ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")
+_OBJ_KEYWORDS = (b"v", b"vt", b"vn", b"f", b"o", b"g", b"s", b"mtllib", b"usemtl", b"#", b"l", b"p")
+_CHUNK = 1 << 16
+
+
+@dataclass
+class Upload:
+    """Where the model to load is, and in which format."""
+
+    format: str
+    root: Path          # the model file itself
+    directory: Path     # the only folder references may reach
+    archive: bool
+
+
+def sniff(head: bytes, size: int | None = None) -> str | None:
+    """The format of a file from its first bytes (and its size, for binary STL): glb, gltf, zip,
+    obj, stl or ply, or None when it is none of these."""
+    if head.startswith(b"glTF"):
+        return "glb"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head.startswith((b"ply\n", b"ply\r\n")):
+        return "ply"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{") and b'"asset"' in head:
+        return "gltf"
+    if text[:5].lower() == b"solid" and b"facet" in head:
+        return "stl"
+    if _looks_like_binary_stl(head, size):
+        return "stl"
+    if _looks_like_obj(text):
+        return "obj"
+    return None
+
+
+def _looks_like_binary_stl(head: bytes, size: int | None) -> bool:
+    if len(head) < 84 or size is None:
+        return False
+    count = int.from_bytes(head[80:84], "little")
+    return count > 0 and size == 84 + 50 * count
+
+
+def _looks_like_obj(text: bytes) -> bool:
+    lines = [line.strip() for line in text.splitlines()[:-1] if line.strip()]
+    if not lines or b"\x00" in text:
+        return False
+    keyword_lines = sum(1 for line in lines if line.split(maxsplit=1)[0] in _OBJ_KEYWORDS)
+    has_geometry = any(line.split(maxsplit=1)[0] in (b"v", b"mtllib", b"o", b"g") for line in lines)
+    return has_geometry and keyword_lines >= 0.8 * len(lines)
+
+
+def run(conv, settings: Settings) -> None:
+    """Sniff the upload and lay it out under `<workdir>/upload`."""
+    conv.upload = prepare(conv.source, conv.workdir / "upload", settings.limits)
+    conv.report.source = {"format": conv.upload.format, "archive": conv.upload.archive,
+                          "bytes": conv.source.stat().st_size}
+
+
+def prepare(source: Path, directory: Path, limits: Limits) -> Upload:
+    size = source.stat().st_size
+    if size == 0:
+        raise ConversionError(errors.EMPTY_FILE, "The uploaded file is empty.")
+    with source.open("rb") as fh:
+        kind = sniff(fh.read(4096), size)
+    if kind is None:
+        raise ConversionError(
+            errors.UNSUPPORTED_FORMAT,
+            "The file is not a format we read (GLB, glTF in a zip, OBJ, STL, PLY, or a zip of them).",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    if kind == "zip":
+        extract_zip(source, directory, limits)
+        root, kind = _find_model(directory)
+        return Upload(kind, root, directory, archive=True)
+    if kind == "gltf":
+        raise ConversionError(
+            errors.REFERENCE_MISSING,
+            "A bare .gltf file refers to a .bin and textures: upload a zip with all of them, or a GLB.",
+        )
+    root = directory / f"model.{kind}"
+    shutil.copyfile(source, root)
+    return Upload(kind, root, directory, archive=False)
+
+
+def extract_zip(source: Path, directory: Path, limits: Limits) -> None:
+    """Check every entry of the archive, then extract with limits counted on real bytes."""
+    try:
+        with zipfile.ZipFile(source) as archive:
+            entries = _checked_entries(archive, limits)
+            budget = limits.archive_unpacked_bytes
+            for info in entries:
+                budget -= _extract_entry(archive, info, directory, budget, limits)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, zipfile.LargeZipFile) as exc:
+        raise ConversionError(errors.CORRUPT_FILE, f"The zip archive cannot be read ({type(exc).__name__}).")
+
+
+def _checked_entries(archive: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
+    infos = archive.infolist()
+    if len(infos) > limits.archive_entries:
+        raise ConversionError(
+            errors.ARCHIVE_TOO_LARGE,
+            f"The archive has {len(infos)} entries; at most {limits.archive_entries} are accepted.",
+        )
+    seen: set[str] = set()
+    files = []
+    for info in infos:
+        name = _safe_entry_name(info.filename)
+        if info.flag_bits & 0x1:
+            raise ConversionError(errors.ARCHIVE_UNSAFE, f"Entry '{name}' is encrypted; upload an unencrypted zip.")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise ConversionError(errors.ARCHIVE_UNSAFE, f"Entry '{name}' is a symbolic link; links are not accepted.")
+        if name.lower() in seen:
+            raise ConversionError(errors.ARCHIVE_UNSAFE, f"Entry '{name}' appears twice (names differing only in case).")
+        seen.add(name.lower())
+        if not info.is_dir() and not _is_ignored(name):
+            files.append(info)
+    return files
+
+
+def _safe_entry_name(name: str) -> str:
+    path = PurePosixPath(name)
+    if (
+        "\\" in name
+        or "\x00" in name
+        or name.startswith("/")
+        or (len(name) > 1 and name[1] == ":")
+        or any(part == ".." for part in path.parts)
+    ):
+        raise ConversionError(
+            errors.ARCHIVE_UNSAFE,
+            "The archive has an entry whose path leaves the archive (absolute, '..' or backslashes); "
+            "re-create the zip from the model's folder.",
+        )
+    return name
+
+
+def _is_ignored(name: str) -> bool:
+    """Files a zip tool adds that are not part of the model (macOS resource forks, dot files)."""
+    parts = PurePosixPath(name).parts
+    return parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
+
+
+def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, directory: Path,
+                   budget: int, limits: Limits) -> int:
+    target = directory / info.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with archive.open(info) as src, target.open("wb") as dst:
+        first = True
+        while chunk := src.read(_CHUNK):
+            if first and chunk.startswith(_ARCHIVE_MAGIC):
+                raise ConversionError(errors.ARCHIVE_UNSAFE, f"Entry '{info.filename}' is itself an archive; nested archives are not accepted.")
+            first = False
+            written += len(chunk)
+            if written > budget:
+                raise ConversionError(
+                    errors.ARCHIVE_TOO_LARGE,
+                    f"The archive unpacks to more than {limits.archive_unpacked_bytes} bytes.",
+                )
+            if written > max(info.compress_size, 1) * limits.archive_ratio and written > _CHUNK:
+                raise ConversionError(
+                    errors.ARCHIVE_TOO_LARGE,
+                    f"Entry '{info.filename}' expands more than {limits.archive_ratio:g} times; it looks like a zip bomb.",
+                )
+            dst.write(chunk)
+    return written
+
+
+def _find_model(directory: Path) -> tuple[Path, str]:
+    candidates = sorted(
+        p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in _MODEL_SUFFIXES
+    )
+    if not candidates:
+        raise ConversionError(errors.UNSUPPORTED_FORMAT, "The archive holds no model file (.glb, .gltf, .obj, .stl, .ply).")
+    if len(candidates) > 1:
+        names = ", ".join(str(p.relative_to(directory)) for p in candidates[:5])
+        raise ConversionError(errors.AMBIGUOUS_ARCHIVE, f"The archive holds several model files ({names}); upload one model per zip.")
+    root = candidates[0]
+    with root.open("rb") as fh:
+        kind = sniff(fh.read(4096), root.stat().st_size)
+    if kind not in MODEL_FORMATS:
+        raise ConversionError(
+            errors.UNSUPPORTED_FORMAT,
+            f"'{root.relative_to(directory)}' is not a valid {root.suffix.lstrip('.').upper()} file.",
+        )
+    return root, kind
+
+
+def resolve_reference(directory: Path, base: Path, reference: str) -> Path:
+    """The file a model refers to, if and only if it is a plain relative path inside the upload.
+
+    `base` is the folder of the file holding the reference. URLs of any scheme, absolute paths,
+    `..`, backslashes and percent-encoded escapes of them are refused; nothing is ever fetched.
+    """
+    decoded = unquote(reference)
+    lowered = decoded.strip().lower()
+    if (
+        not decoded.strip()
+        or ":" in decoded
+        or "\\" in decoded
+        or "\x00" in decoded
+        or decoded.startswith("/")
+        or any(part == ".." for part in PurePosixPath(decoded).parts)
+        or lowered.startswith("//")
+    ):
+        raise ConversionError(
+            errors.REFERENCE_UNSAFE,
+            f"The model refers to '{_shown(reference)}', which is not a file inside the upload; "
+            "only relative paths to files in the zip are allowed.",
+        )
+    candidate = (base / decoded).resolve()
+    root = directory.resolve()
+    if root not in candidate.parents or not candidate.is_file():
+        raise ConversionError(
+            errors.REFERENCE_MISSING,
+            f"The model refers to '{_shown(reference)}', which is not in the upload; add it to the zip.",
+        )
+    return candidate
+
+
+def _shown(reference: str) -> str:
+    return reference if len(reference) <= 80 else reference[:77] + "..."

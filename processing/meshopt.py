@@ -1,0 +1,119 @@
+"""A typed ctypes binding to the meshoptimizer library shipped in the PyPI `meshoptimizer` wheel.
+
+Why not call the wheel's Python functions: it is an alpha whose ctypes calls declare no
+`argtypes`, so a Python float reaches C as a double where the C API takes `float` (target_error
+arrives as garbage on x86-64) and `size_t` counts are passed as C ints. We load the same shared
+library and declare every signature we use, so the C side sees exactly what it expects.
+Only the wheel's compiled library is used; none of its Python code.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+from functools import lru_cache
+
+import numpy as np
+
+LOCK_BORDER = 1 << 0
+PRUNE = 1 << 3
+
+_u32p = ctypes.POINTER(ctypes.c_uint)
+_f32p = ctypes.POINTER(ctypes.c_float)
+_u8p = ctypes.POINTER(ctypes.c_ubyte)
+_size = ctypes.c_size_t
+
+
+@lru_cache(maxsize=1)
+def _lib() -> ctypes.CDLL:
+    try:
+        import meshoptimizer
+    except ImportError as exc:  # pragma: no cover - dependency of the project
+        raise ImportError("meshoptimizer is required: pip install meshoptimizer") from exc
+    folder = os.path.dirname(meshoptimizer.__file__)
+    found = glob.glob(os.path.join(folder, "_meshoptimizer*.so")) + glob.glob(
+        os.path.join(folder, "_meshoptimizer*.pyd")
+    )
+    if not found:
+        raise ImportError("the meshoptimizer wheel has no compiled library: reinstall meshoptimizer")
+    lib = ctypes.CDLL(found[0])
+    lib.meshopt_simplify.argtypes = [
+        _u32p, _u32p, _size, _f32p, _size, _size, _size, ctypes.c_float, ctypes.c_uint, _f32p,
+    ]
+    lib.meshopt_simplify.restype = _size
+    lib.meshopt_simplifyWithAttributes.argtypes = [
+        _u32p, _u32p, _size, _f32p, _size, _size, _f32p, _size, _f32p, _size, _u8p, _size,
+        ctypes.c_float, ctypes.c_uint, _f32p,
+    ]
+    lib.meshopt_simplifyWithAttributes.restype = _size
+    lib.meshopt_simplifyScale.argtypes = [_f32p, _size, _size]
+    lib.meshopt_simplifyScale.restype = ctypes.c_float
+    lib.meshopt_optimizeVertexCache.argtypes = [_u32p, _u32p, _size, _size]
+    lib.meshopt_optimizeVertexCache.restype = None
+    lib.meshopt_optimizeVertexFetchRemap.argtypes = [_u32p, _u32p, _size, _size]
+    lib.meshopt_optimizeVertexFetchRemap.restype = _size
+    return lib
+
+
+def _ptr(array: np.ndarray, kind):
+    return array.ctypes.data_as(kind)
+
+
+def simplify(
+    positions: np.ndarray,
+    faces: np.ndarray,
+    target_triangles: int,
+    attributes: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    target_error: float = 1.0,
+    options: int = 0,
+) -> tuple[np.ndarray, float]:
+    """Collapse edges until `target_triangles` or `target_error` (relative to the mesh extent).
+
+    `attributes` (n x k float32, e.g. normals and UVs) join the error metric with `weights`, so
+    collapses that would smear them cost more. Vertices are never moved, only dropped; UV seams
+    and material borders stay where they are because meshoptimizer keeps seam edges intact.
+    Returns the new faces and the relative error reached.
+    """
+    positions = np.ascontiguousarray(positions, dtype=np.float32)
+    indices = np.ascontiguousarray(faces, dtype=np.uint32).reshape(-1)
+    destination = np.empty_like(indices)
+    error = ctypes.c_float(0.0)
+    target_indices = max(0, int(target_triangles)) * 3
+    lib = _lib()
+    if attributes is None:
+        count = lib.meshopt_simplify(
+            _ptr(destination, _u32p), _ptr(indices, _u32p), indices.size,
+            _ptr(positions, _f32p), len(positions), 12,
+            target_indices, target_error, options, ctypes.byref(error),
+        )
+    else:
+        attributes = np.ascontiguousarray(attributes, dtype=np.float32)
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        count = lib.meshopt_simplifyWithAttributes(
+            _ptr(destination, _u32p), _ptr(indices, _u32p), indices.size,
+            _ptr(positions, _f32p), len(positions), 12,
+            _ptr(attributes, _f32p), attributes.shape[1] * 4, _ptr(weights, _f32p), weights.size,
+            None, target_indices, target_error, options, ctypes.byref(error),
+        )
+    return destination[:count].reshape(-1, 3).copy(), float(error.value)
+
+
+def optimize_vertex_cache(faces: np.ndarray, vertex_count: int) -> np.ndarray:
+    """Reorder triangles for the GPU's post-transform cache (same triangles, better order)."""
+    indices = np.ascontiguousarray(faces, dtype=np.uint32).reshape(-1)
+    destination = np.empty_like(indices)
+    _lib().meshopt_optimizeVertexCache(
+        _ptr(destination, _u32p), _ptr(indices, _u32p), indices.size, vertex_count
+    )
+    return destination.reshape(-1, 3)
+
+
+def vertex_fetch_remap(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray, int]:
+    """Old→new vertex index in first-use order (unused vertices map to 0xFFFFFFFF), and the kept count."""
+    indices = np.ascontiguousarray(faces, dtype=np.uint32).reshape(-1)
+    remap = np.empty(vertex_count, dtype=np.uint32)
+    kept = _lib().meshopt_optimizeVertexFetchRemap(
+        _ptr(remap, _u32p), _ptr(indices, _u32p), indices.size, vertex_count
+    )
+    return remap, int(kept)

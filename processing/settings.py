@@ -1,0 +1,59 @@
+"""One value describes a whole conversion run (gltfpack style): units, budgets, limits.
+
+It is stored with every job as JSON, so any run can be reproduced with `vitrine3d convert`.
+Defaults live here and nowhere else; ../shared/SECURITY.md gives the reasoning for the limits.
+"""
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+
+Unit = Literal["mm", "cm", "m", "in", "ft"]
+Placement = Literal["floor", "wall"]
+
+METRES_PER_UNIT: dict[str, float] = {"mm": 0.001, "cm": 0.01, "m": 1.0, "in": 0.0254, "ft": 0.3048}
+
+MiB = 1024 * 1024
+
+
+class Dimensions(BaseModel):
+    """A product's catalog size: width (x), height (y), depth (z) in `unit`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    width: PositiveFloat
+    height: PositiveFloat
+    depth: PositiveFloat
+    unit: Unit = "cm"
+
+    def in_metres(self) -> tuple[float, float, float]:
+        k = METRES_PER_UNIT[self.unit]
+        return (self.width * k, self.height * k, self.depth * k)
+
+
+class Limits(BaseModel):
+    """What one upload may cost before it is refused (set tiny in tests)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    archive_entries: int = 1000
+    archive_unpacked_bytes: int = 1024 * MiB
+    archive_ratio: float = 100.0
+    gltf_json_bytes: int = 64 * MiB
+    input_triangles: int = 10_000_000
+    texture_pixels: int = 8192 * 8192
+    texture_bytes_per_job: int = 1024 * MiB
+
+
+class Settings(BaseModel):
+    """Everything that decides what a conversion produces."""
+
+    model_config = ConfigDict(frozen=True)
+
+    unit: Unit | None = Field(None, description="Unit of the file's coordinates; overrides what the file says.")
+    dimensions: Dimensions | None = Field(None, description="The product's catalog size, to infer or check scale.")
+    dimension_tolerance: float = Field(0.02, gt=0, lt=0.5, description="Relative tolerance when matching dimensions.")
+    placement: Placement = "floor"
+    max_triangles: int = Field(100_000, ge=12, le=5_000_000, description="Hard ceiling for the whole product.")
+    max_texture_size: int = Field(2048, ge=64, le=8192, description="Longest texture edge; a power of two.")
+    jpeg_quality: int = Field(90, ge=50, le=100)
+    limits: Limits = Limits()

@@ -1,0 +1,102 @@
+"""textures: cap sizes, pick the encoding, and drop what no material uses.
+
+- Size: the longest edge is capped at `max_texture_size` and each edge becomes a power of two
+  (the nearest one, never above the cap): phones mip-map and compress those best, and the
+  Khronos 3D Commerce guidelines ask for them.
+- Encoding: PNG only when the image's alpha is actually used (a base-colour texture of a MASK or
+  BLEND material whose alpha is not all opaque); JPEG otherwise — several times smaller, and both
+  Scene Viewer and Quick Look read it.
+- The decoded size of all textures together is held under the per-job budget.
+"""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+from . import errors
+from .errors import ConversionError
+from .scene import Scene, Texture
+from .settings import Settings
+
+
+def run(conv, settings: Settings) -> None:
+    scene: Scene = conv.scene
+    _prune_unused(scene)
+    decoded = sum(t.image.width * t.image.height * 4 for t in scene.textures)
+    if decoded > settings.limits.texture_bytes_per_job:
+        raise ConversionError(
+            errors.TEXTURE_TOO_LARGE,
+            f"The textures decode to {decoded:,} bytes; at most {settings.limits.texture_bytes_per_job:,} per model.",
+        )
+    alpha_users = _textures_needing_alpha(scene)
+    sizes = []
+    for index, texture in enumerate(scene.textures):
+        before = texture.image.size
+        encode(texture, settings, keep_alpha=index in alpha_users)
+        sizes.append({"name": texture.name, "before": list(before), "after": list(texture.image.size),
+                      "mime_type": texture.mime_type, "bytes": len(texture.encoded)})
+    conv.report.note(textures=sizes)
+
+
+def encode(texture: Texture, settings: Settings, keep_alpha: bool) -> None:
+    image = texture.image
+    target = capped_size(image.size, settings.max_texture_size)
+    has_alpha = keep_alpha and texture.has_alpha and _alpha_is_used(image)
+    image = image.convert("RGBA" if has_alpha else ("L" if image.mode in ("L", "I;16", "I") else "RGB"))
+    if image.size != target:
+        image = image.resize(target, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    if has_alpha:
+        image.save(buffer, format="PNG", optimize=True)
+        texture.mime_type = "image/png"
+    else:
+        image.save(buffer, format="JPEG", quality=settings.jpeg_quality, optimize=True)
+        texture.mime_type = "image/jpeg"
+    texture.image = image
+    texture.encoded = buffer.getvalue()
+
+
+def capped_size(size: tuple[int, int], cap: int) -> tuple[int, int]:
+    """Nearest power of two per edge, scaled together so the longest edge is at most `cap`."""
+    pot = [2 ** max(0, round(math.log2(max(edge, 1)))) for edge in size]
+    while max(pot) > cap:
+        pot = [max(1, edge // 2) for edge in pot]
+    return pot[0], pot[1]
+
+
+def _alpha_is_used(image: Image.Image) -> bool:
+    alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+    return bool((alpha < 255).any())
+
+
+def _textures_needing_alpha(scene: Scene) -> set[int]:
+    return {m.base_color_texture for m in scene.materials
+            if m.alpha_mode != "OPAQUE" and m.base_color_texture is not None}
+
+
+def _prune_unused(scene: Scene) -> None:
+    used_materials = sorted({p.material for mesh in scene.meshes for p in mesh.primitives})
+    used_textures = sorted({t for i in used_materials for t in scene.materials[i].texture_slots().values()})
+    texture_map = {old: new for new, old in enumerate(used_textures)}
+    material_map = {old: new for new, old in enumerate(used_materials)}
+    scene.textures = [scene.textures[i] for i in used_textures]
+    materials = [scene.materials[i] for i in used_materials]
+    for material in materials:
+        for slot, old in material.texture_slots().items():
+            setattr(material, _FIELD[slot], texture_map[old])
+    scene.materials = materials
+    for mesh in scene.meshes:
+        for prim in mesh.primitives:
+            prim.material = material_map[prim.material]
+
+
+_FIELD = {
+    "baseColorTexture": "base_color_texture",
+    "metallicRoughnessTexture": "metallic_roughness_texture",
+    "normalTexture": "normal_texture",
+    "occlusionTexture": "occlusion_texture",
+    "emissiveTexture": "emissive_texture",
+}

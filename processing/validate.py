@@ -1,0 +1,74 @@
+"""validate: check the files exactly as they will be published; any failure fails the job.
+
+- budget: the GLB's drawn triangles are within `max_triangles`;
+- GLB: re-read from its bytes (header and chunk lengths, every accessor inside its buffer view,
+  every index inside its vertex range), and the world size measured on it — that measurement is
+  the `dimensions_m` a product shows;
+- USDZ: the package rules, ARKit rules and usd-core's validators (`usdz_checks`), and its world
+  bounding box equal to the GLB's (a USDZ at the wrong size is the top AR complaint).
+The Khronos glTF-Validator (Node) runs over every output in the test suite, not here: the
+pipeline stays pure Python.
+"""
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+from . import errors, usdz_checks
+from .errors import ConversionError
+from .load import read_gltf_json
+from .settings import Limits, Settings
+
+SIZE_TOLERANCE = 1e-3
+_COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
+_TYPE_WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+
+
+def run(conv, settings: Settings) -> None:
+    glb, usdz = conv.outputs["glb"], conv.outputs["usdz"]
+    problems = check_glb_structure(glb)
+    glb_size, glb_triangles = measure_glb(glb)
+    if glb_triangles > settings.max_triangles:
+        problems.append(f"GLB has {glb_triangles} triangles, over the budget of {settings.max_triangles}")
+    usdz_problems = usdz_checks.check_usdz(usdz)
+    usd_size = np.array(usdz_checks.usdz_stats(usdz)["size"])
+    if not np.allclose(usd_size, glb_size, rtol=SIZE_TOLERANCE, atol=1e-6):
+        usdz_problems.append(f"USDZ size {usd_size.round(4).tolist()} m differs from the GLB's {glb_size.round(4).tolist()} m")
+    conv.report.validation = {"glb": {"errors": problems, "triangles": glb_triangles},
+                              "usdz": {"errors": usdz_problems}}
+    conv.report.dimensions_m = {axis: round(float(v), 6) for axis, v in zip(("width", "height", "depth"), glb_size)}
+    if problems or usdz_problems:
+        raise ConversionError(errors.VALIDATION_FAILED,
+                              "The converted files failed validation: " + "; ".join((problems + usdz_problems)[:3]))
+
+
+def check_glb_structure(path) -> list[str]:
+    try:
+        gltf, binary = read_gltf_json(path, Limits())
+    except ConversionError as exc:
+        return [exc.message]
+    binary = binary or b""
+    problems = []
+    views = gltf.get("bufferViews", [])
+    for index, view in enumerate(views):
+        if view.get("byteOffset", 0) + view["byteLength"] > len(binary):
+            problems.append(f"bufferView {index} runs past the binary chunk")
+    for index, accessor in enumerate(gltf.get("accessors", [])):
+        view = views[accessor["bufferView"]]
+        needed = accessor["count"] * _COMPONENT_BYTES[accessor["componentType"]] * _TYPE_WIDTH[accessor["type"]]
+        if accessor.get("byteOffset", 0) + needed > view["byteLength"]:
+            problems.append(f"accessor {index} does not fit its buffer view")
+    return problems
+
+
+def measure_glb(path) -> tuple[np.ndarray, int]:
+    """World bounding-box size (metres) and drawn triangles of a GLB, read back independently."""
+    loaded = trimesh.load(str(path), force="scene", process=False)
+    low, high, triangles = np.full(3, np.inf), np.full(3, -np.inf), 0
+    for node in loaded.graph.nodes_geometry:
+        matrix, name = loaded.graph[node]
+        geometry = loaded.geometry[name]
+        points = trimesh.transform_points(geometry.vertices, matrix)
+        low, high = np.minimum(low, points.min(axis=0)), np.maximum(high, points.max(axis=0))
+        triangles += len(geometry.faces)
+    return high - low, triangles
