@@ -114,8 +114,12 @@ def _looks_like_image(data: bytes) -> bool:
 def check_image_header(data: bytes, name: str, limits: Limits) -> None:
     """Refuse an image before it is decoded: only PNG/JPEG/WebP, pixel count under the cap."""
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            kind, (width, height) = probe.format, probe.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                kind, (width, height) = probe.format, probe.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ConversionError(errors.TEXTURE_TOO_LARGE, f"Texture '{name}' has more pixels than we accept.")
     except Exception:
         raise ConversionError(errors.TEXTURE_UNSUPPORTED, f"Texture '{name}' is not a readable image.")
     if kind not in ALLOWED_IMAGE_FORMATS:
@@ -239,9 +243,9 @@ def _load_with_trimesh(upload: Upload, resolver: SafeResolver, limits: Limits, r
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with upload.root.open("rb") as fh:
-                loaded = trimesh.load(fh, file_type=upload.format, resolver=resolver,
-                                      process=False, force="scene")
+            # From memory, not a named file: trimesh would name meshes after the server path.
+            loaded = trimesh.load(io.BytesIO(upload.root.read_bytes()), file_type=upload.format,
+                                  resolver=resolver, process=False, force="scene")
         except ConversionError:
             raise
         except (MemoryError, RecursionError):

@@ -1,7 +1,8 @@
 """normals: give every primitive that has none smooth normals with crisp creases.
 
 Runs after decimation (see repair.py for why): cheaper on the reduced mesh, and the simplifier
-never sees creases as seams. Normals are smoothed per position (area-weighted, across UV seams,
+never sees creases as seams. Normals are smoothed per position (weighted by corner angle, so a box corner's smoothed
+normal is symmetric whatever its triangulation; across UV seams,
 since vertices split only by UV share one surface); a corner whose face turns more than
 CREASE_DEGREES from that smoothed normal keeps its face normal, so a box stays a box and a
 cushion stays round. Vertices are split only where a corner's normal differs.
@@ -30,10 +31,10 @@ def run(conv, settings: Settings) -> None:
 
 def with_crease_normals(prim: Primitive, crease_degrees: float) -> Primitive:
     faces = prim.faces.astype(np.int64)
-    fn, area = face_normals(prim.positions, faces)
+    fn, _ = face_normals(prim.positions, faces)
     _, position_id = np.unique(row_keys(prim.positions.astype(np.float32)), return_inverse=True)
     corner_position = position_id.reshape(-1)[faces].reshape(-1)
-    weighted = np.repeat(fn * area[:, None], 3, axis=0)
+    weighted = np.repeat(fn, 3, axis=0) * corner_angles(prim.positions, faces)[:, None]
     bins = int(position_id.max()) + 1
     smooth = np.stack([np.bincount(corner_position, weighted[:, k], minlength=bins) for k in range(3)], axis=1)
     smooth /= np.maximum(np.linalg.norm(smooth, axis=1), 1e-30)[:, None]
@@ -42,6 +43,18 @@ def with_crease_normals(prim: Primitive, crease_degrees: float) -> Primitive:
     sharp = np.einsum("ij,ij->i", corner_normal, corner_face) < np.cos(np.radians(crease_degrees))
     corner_normal[sharp] = corner_face[sharp]
     return _split_by_corner_normal(prim, faces.reshape(-1), corner_normal.astype(np.float32))
+
+
+def corner_angles(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """The angle at each corner of each face, flattened (3 per face)."""
+    p = positions.astype(np.float64)[faces]
+    angles = np.empty((len(faces), 3))
+    for k in range(3):
+        a = p[:, (k + 1) % 3] - p[:, k]
+        b = p[:, (k + 2) % 3] - p[:, k]
+        cos = np.einsum("ij,ij->i", a, b) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
+        angles[:, k] = np.arccos(np.clip(cos, -1.0, 1.0))
+    return angles.reshape(-1)
 
 
 def _split_by_corner_normal(prim: Primitive, corner_vertex: np.ndarray, corner_normal: np.ndarray) -> Primitive:

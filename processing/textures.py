@@ -60,10 +60,9 @@ def encode(texture: Texture, settings: Settings, keep_alpha: bool) -> None:
 
 
 def capped_size(size: tuple[int, int], cap: int) -> tuple[int, int]:
-    """Nearest power of two per edge, scaled together so the longest edge is at most `cap`."""
-    pot = [2 ** max(0, round(math.log2(max(edge, 1)))) for edge in size]
-    while max(pot) > cap:
-        pot = [max(1, edge // 2) for edge in pot]
+    """Scaled so the longest edge fits `cap`, then each edge to its nearest power of two (<= cap)."""
+    shrink = min(1.0, cap / max(size))
+    pot = [min(cap, 2 ** max(0, round(math.log2(max(edge * shrink, 1))))) for edge in size]
     return pot[0], pot[1]
 
 

@@ -1,0 +1,91 @@
+"""decimate: an absolute budget for the whole scene, instancing counted, seams and parts kept."""
+import numpy as np
+import pytest
+
+from processing.decimate import MIN_PART_TRIANGLES, optimize_order, simplify_to_budget
+from processing.scene import Instance, Mesh, Primitive, Scene
+
+from .inputs import sphere
+
+
+def sphere_primitive(subdivisions: int, material: int = 0, offset=(0, 0, 0)) -> Primitive:
+    mesh = sphere(subdivisions)
+    return Primitive((mesh.vertices + offset).astype(np.float32), mesh.faces.astype(np.uint32), material,
+                     normals=mesh.vertex_normals.astype(np.float32))
+
+
+def placed(x: float) -> np.ndarray:
+    matrix = np.eye(4)
+    matrix[0, 3] = x
+    return matrix
+
+
+def test_budget_counts_every_instance_and_is_never_exceeded():
+    scene = Scene(meshes=[Mesh("big", [sphere_primitive(5)]), Mesh("leg", [sphere_primitive(3)])])
+    scene.instances = [Instance("big", 0, placed(0))] + [Instance(f"leg{i}", 1, placed(i + 2)) for i in range(4)]
+    before = scene.triangle_count
+    for budget in (20_000, 5_000, 800):
+        simplify_to_budget(scene, budget)
+        assert scene.triangle_count <= budget < before
+        assert all(p.triangle_count >= MIN_PART_TRIANGLES for m in scene.meshes for p in m.primitives)
+
+
+@pytest.mark.parametrize("parts", [2, 7, 30])
+def test_many_small_parts_none_deleted(parts):
+    scene = Scene(meshes=[Mesh(f"p{i}", [sphere_primitive(2, offset=(i, 0, 0))]) for i in range(parts)])
+    scene.instances = [Instance(f"p{i}", i, np.eye(4)) for i in range(parts)]
+    simplify_to_budget(scene, 60 * parts)
+    assert scene.triangle_count <= 60 * parts
+    assert all(m.triangle_count > 0 for m in scene.meshes)
+
+
+def seamed_grid(n: int = 40) -> Primitive:
+    """A flat n x n grid with a UV seam down the middle: the two halves map to different islands."""
+    xs = np.linspace(0, 1, n + 1)
+    positions, uvs, faces = [], [], []
+    for half, (x0, x1, u0) in enumerate(((0, n // 2, 0.0), (n // 2, n, 0.6))):
+        base = len(positions)
+        cols = x1 - x0 + 1
+        for j in range(n + 1):
+            for i in range(x0, x1 + 1):
+                positions.append((xs[i], 0.0, xs[j]))
+                uvs.append((u0 + 0.4 * (i - x0) / (x1 - x0), xs[j]))
+        for j in range(n):
+            for i in range(cols - 1):
+                a = base + j * cols + i
+                faces += [(a, a + cols, a + 1), (a + 1, a + cols, a + cols + 1)]
+    normals = np.tile([0.0, 1.0, 0.0], (len(positions), 1))
+    return Primitive(np.array(positions, np.float32), np.array(faces, np.uint32), 0,
+                     normals=normals.astype(np.float32), uvs=np.array(uvs, np.float32))
+
+
+def test_uv_seam_survives_simplification():
+    prim = seamed_grid()
+    scene = Scene(meshes=[Mesh("grid", [prim])], instances=[Instance("grid", 0, np.eye(4))])
+    simplify_to_budget(scene, 200)
+    result = scene.meshes[0].primitives[0]
+    assert result.triangle_count <= 200
+    island = result.uvs[:, 0] >= 0.5
+    corner_islands = island[result.faces]
+    assert (corner_islands.all(axis=1) | ~corner_islands.any(axis=1)).all(), "a triangle spans the seam"
+    seam = np.isclose(result.positions[result.faces.reshape(-1), 0], 0.5)
+    assert seam.any()
+
+
+def test_material_boundaries_stay():
+    scene = Scene(meshes=[Mesh("two", [sphere_primitive(4, 0), sphere_primitive(4, 1, offset=(2, 0, 0))])],
+                  instances=[Instance("two", 0, np.eye(4))])
+    simplify_to_budget(scene, 1000)
+    assert [p.material for p in scene.meshes[0].primitives] == [0, 1]
+    assert all(p.triangle_count > 100 for p in scene.meshes[0].primitives)
+
+
+def test_optimize_order_keeps_triangles_and_drops_unused_vertices():
+    prim = sphere_primitive(2)
+    prim.positions = np.vstack([prim.positions, [[9, 9, 9]]]).astype(np.float32)
+    prim.normals = np.vstack([prim.normals, [[0, 1, 0]]]).astype(np.float32)
+    ordered = optimize_order(prim)
+    assert ordered.vertex_count == prim.vertex_count - 1
+    before = {tuple(sorted(map(tuple, prim.positions[f].round(6)))) for f in prim.faces}
+    after = {tuple(sorted(map(tuple, ordered.positions[f].round(6)))) for f in ordered.faces}
+    assert before == after

@@ -1,0 +1,58 @@
+"""repair and normals: welding, degenerate data, and normals only where missing."""
+import numpy as np
+
+from processing.normals import with_crease_normals
+from processing.repair import drop_degenerate, unit_normals, weld
+from processing.scene import Primitive
+
+from .inputs import sphere
+
+
+def soup(mesh) -> Primitive:
+    """Every triangle with its own three vertices, as STL stores them."""
+    positions = mesh.vertices[mesh.faces].reshape(-1, 3).astype(np.float32)
+    return Primitive(positions, np.arange(len(positions), dtype=np.uint32).reshape(-1, 3), 0)
+
+
+def test_weld_merges_exact_duplicates_only():
+    welded = weld(soup(sphere(2)))
+    assert welded.vertex_count == len(sphere(2).vertices)
+    assert welded.triangle_count == len(sphere(2).faces)
+
+
+def test_weld_keeps_uv_seams():
+    positions = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0]], dtype=np.float32)
+    uvs = np.array([[0, 0], [1, 0], [0, 1], [0.5, 0]], dtype=np.float32)  # vertex 1 and 3: same place, other UV
+    prim = Primitive(positions, np.array([[0, 1, 2], [0, 3, 2]], dtype=np.uint32), 0, uvs=uvs)
+    assert weld(prim).vertex_count == 4
+
+
+def test_degenerate_faces_and_unused_vertices_are_dropped():
+    positions = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [2, 0, 0], [9, 9, 9]], dtype=np.float32)
+    faces = np.array([[0, 1, 2], [0, 0, 1], [0, 1, 3]], dtype=np.uint32)  # repeated index; collinear
+    cleaned = drop_degenerate(Primitive(positions, faces, 0))
+    assert cleaned.triangle_count == 1 and cleaned.vertex_count == 3
+
+
+def test_broken_normals_are_replaced_and_unit_length():
+    mesh = sphere(1)
+    prim = Primitive(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32), 0)
+    normals = mesh.vertex_normals * 3.0
+    normals[0] = (0, 0, 0)
+    normals[1] = (np.nan, 0, 0)
+    fixed = unit_normals(normals, prim)
+    np.testing.assert_allclose(np.linalg.norm(fixed, axis=1), 1.0, rtol=1e-5)
+
+
+def test_crease_normals_are_flat_on_a_box_and_smooth_on_a_sphere():
+    import trimesh
+    box = trimesh.creation.box()
+    flat = with_crease_normals(Primitive(box.vertices.astype(np.float32), box.faces.astype(np.uint32), 0), 40)
+    face_normals = np.repeat(box.face_normals, 3, axis=0)
+    corner_normals = flat.normals[flat.faces.reshape(-1)]
+    np.testing.assert_allclose(corner_normals, face_normals, atol=1e-5)
+    ball = sphere(3)
+    smooth = with_crease_normals(Primitive(ball.vertices.astype(np.float32), ball.faces.astype(np.uint32), 0), 40)
+    assert smooth.vertex_count == len(ball.vertices)  # no splits on a smooth surface
+    radial = smooth.positions / np.linalg.norm(smooth.positions, axis=1)[:, None]
+    assert np.einsum("ij,ij->i", radial, smooth.normals).min() > 0.99
