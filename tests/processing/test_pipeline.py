@@ -1,0 +1,77 @@
+"""The whole pipeline on uploads built in code: outputs pass the outside oracles, the report tells
+the truth, and every real model in ../shared/corpus converts (when the corpus is present)."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from processing.pipeline import STEPS, convert
+from processing.settings import Dimensions, Settings
+from processing.usdz_checks import usdz_stats
+
+from ..oracles import assert_valid_glb, assert_valid_usdz
+from .inputs import binary_stl, sphere, textured_glb, textured_obj_zip
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
+def converted(tmp_path: Path, data: bytes, settings: Settings = Settings()):
+    source = tmp_path / "upload"
+    source.write_bytes(data)
+    return convert(source, tmp_path / "out", settings)
+
+
+def test_textured_obj_zip_to_valid_glb_and_usdz_at_declared_size(tmp_path):
+    dims = Dimensions(width=200, height=100, depth=80, unit="cm")
+    conv = converted(tmp_path, textured_obj_zip(size=(2.0, 1.0, 0.8)), Settings(dimensions=dims))
+    glb, usdz = conv.outputs["glb"], conv.outputs["usdz"]
+    assert_valid_glb(glb)
+    assert_valid_usdz(usdz)
+    np.testing.assert_allclose(usdz_stats(usdz)["size"], (2.0, 1.0, 0.8), rtol=1e-4)
+    report = json.loads(conv.outputs["report"].read_text())
+    assert report["dimensions_m"] == {"width": 2.0, "height": 1.0, "depth": 0.8}
+    assert report["input"].keys() == report["output"].keys() - {"files"}
+    assert [s["name"] for s in report["steps"]] == [name for name, _ in STEPS]
+    assert "unit: m (inferred from the declared dimensions)" in report["assumptions"]
+    assert report["output"]["files"]["glb"] == glb.stat().st_size
+    assert report["output"]["textures"] == 1
+
+
+def test_budget_is_a_hard_ceiling_and_reported(tmp_path):
+    conv = converted(tmp_path, binary_stl(sphere(5)), Settings(max_triangles=2_000, unit="m"))
+    report = conv.report.as_dict()
+    assert report["input"]["triangles"] == 20_480
+    assert report["output"]["triangles"] <= 2_000
+    assert report["validation"]["glb"]["triangles"] == report["output"]["triangles"]
+    assert_valid_glb(conv.outputs["glb"])
+    assert_valid_usdz(conv.outputs["usdz"])
+
+
+def test_glb_with_texture_keeps_it_through_to_both_outputs(tmp_path):
+    conv = converted(tmp_path, textured_glb())
+    assert_valid_glb(conv.outputs["glb"])
+    assert usdz_stats(conv.outputs["usdz"])["textures"]
+
+
+def corpus_models() -> list[Path]:
+    if not CORPUS.is_dir():
+        if os.environ.get("CI"):
+            raise AssertionError(f"the shared corpus is missing at {CORPUS}")
+        return []
+    models = sorted(p for p in (CORPUS / "models").rglob("*") if p.suffix.lower() in (".glb", ".zip", ".ply", ".stl"))
+    objs = sorted(p for p in (CORPUS / "models").rglob("*.obj"))
+    return models + objs
+
+
+@pytest.mark.parametrize("model", corpus_models(), ids=lambda p: p.parent.name)
+def test_every_corpus_model_converts_to_valid_outputs(tmp_path, model):
+    data = model.read_bytes()
+    if model.suffix == ".obj":
+        from .inputs import make_zip
+        data = make_zip({p.name: p.read_bytes() for p in model.parent.iterdir()})
+    conv = converted(tmp_path, data)
+    assert_valid_glb(conv.outputs["glb"])
+    assert_valid_usdz(conv.outputs["usdz"])
+    assert conv.report.output["triangles"] <= Settings().max_triangles
