@@ -7,7 +7,7 @@ kept because vertices that differ in UV or material are never merged). When some
 as low as asked (locked seams, tiny parts), the others are asked again for the shortfall; no part
 is deleted outright (each keeps at least MIN_PART_TRIANGLES or what it had).
 
-Then, for every primitive: triangles reordered for the vertex cache and vertices for fetch, which
+Then, for every primitive: slivers the collapse left with no area dropped, triangles reordered for the vertex cache and vertices for fetch, which
 also drops the vertices the simplifier left unused.
 
 Design note: a share proportional to each part's triangle count is the first version (issue 2);
@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import meshopt
+from .repair import drop_degenerate
 from .scene import Primitive, Scene
 from .settings import Settings
 
@@ -35,7 +36,7 @@ def run(conv, settings: Settings) -> None:
         conv.report.assume(f"decimated {before:,} -> {scene.triangle_count:,} triangles (budget {budget:,})")
         conv.report.note(relative_error=round(error, 6))
     for mesh in scene.meshes:
-        mesh.primitives = [optimize_order(p) for p in mesh.primitives]
+        mesh.primitives = [optimize_order(drop_degenerate(p)) for p in mesh.primitives]
 
 
 def simplify_to_budget(scene: Scene, budget: int) -> float:

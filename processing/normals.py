@@ -42,6 +42,10 @@ def with_crease_normals(prim: Primitive, crease_degrees: float) -> Primitive:
     corner_normal = smooth[corner_position]
     sharp = np.einsum("ij,ij->i", corner_normal, corner_face) < np.cos(np.radians(crease_degrees))
     corner_normal[sharp] = corner_face[sharp]
+    # A sliver face has no direction of its own: it takes the surface's; a lone one gets +Y.
+    lost = np.linalg.norm(corner_normal, axis=1) < 0.5
+    corner_normal[lost] = smooth[corner_position][lost]
+    corner_normal[np.linalg.norm(corner_normal, axis=1) < 0.5] = (0.0, 1.0, 0.0)
     return _split_by_corner_normal(prim, faces.reshape(-1), corner_normal.astype(np.float32))
 
 

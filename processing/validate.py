@@ -58,6 +58,23 @@ def check_glb_structure(path) -> list[str]:
         needed = accessor["count"] * _COMPONENT_BYTES[accessor["componentType"]] * _TYPE_WIDTH[accessor["type"]]
         if accessor.get("byteOffset", 0) + needed > view["byteLength"]:
             problems.append(f"accessor {index} does not fit its buffer view")
+    problems += _non_unit_normals(gltf, binary)
+    return problems
+
+
+def _non_unit_normals(gltf: dict, binary: bytes) -> list[str]:
+    """Normals must be unit length (Khronos ACCESSOR_VECTOR3_NON_UNIT); our writer packs them tight."""
+    problems = []
+    for mesh in gltf.get("meshes", []):
+        for prim in mesh["primitives"]:
+            if "NORMAL" not in prim["attributes"]:
+                continue
+            accessor = gltf["accessors"][prim["attributes"]["NORMAL"]]
+            view = gltf["bufferViews"][accessor["bufferView"]]
+            start = view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
+            normals = np.frombuffer(binary, np.float32, accessor["count"] * 3, start).reshape(-1, 3)
+            if np.abs(np.linalg.norm(normals, axis=1) - 1.0).max(initial=0.0) > 0.005:
+                problems.append(f"mesh '{mesh.get('name')}' has normals that are not unit length")
     return problems
 
 
