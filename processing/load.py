@@ -180,7 +180,7 @@ def read_gltf_json(root: Path, limits: Limits) -> tuple[dict, bytes | None]:
     else:
         text = data
     if len(text) > limits.gltf_json_bytes:
-        raise ConversionError(errors.TOO_MANY_TRIANGLES, f"The glTF JSON is larger than {limits.gltf_json_bytes:,} bytes.")
+        raise ConversionError(errors.INPUT_TOO_LARGE, f"The glTF JSON is larger than {limits.gltf_json_bytes:,} bytes.")
     try:
         gltf = json.loads(text)
     except (ValueError, UnicodeDecodeError):

@@ -1,0 +1,1 @@
+"""One router per resource: products (and their uploads), jobs, published files, viewer pages."""

@@ -1,0 +1,104 @@
+"""The API's wire formats (requests and responses), kept apart from the DB rows in assets/models.py.
+
+Field names are part of the public interface (issue 2): `assets: {glb, usdz, report}`,
+`dimensions_m: {width, height, depth}`, jobs as `{id, sku, status, progress, error?}`.
+Fields that do not apply are left out of responses rather than sent as null.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processing.settings import Placement, Unit
+
+# A sku is also a path segment (/view/<sku>, /v1/products/<sku>): URL-safe characters only, and it
+# starts with a letter or digit so that "." and ".." (which clients normalise away) are impossible.
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+TENANT_PATTERN = SKU_PATTERN
+MAX_DIMENSION = 100_000  # in the declared unit; anything larger is a typo, not furniture
+
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeclaredDimensions(_Strict):
+    """The product's catalog size: width (x), height (y), depth (z)."""
+
+    width: float = Field(gt=0, le=MAX_DIMENSION)
+    height: float = Field(gt=0, le=MAX_DIMENSION)
+    depth: float = Field(gt=0, le=MAX_DIMENSION)
+    unit: Unit = "cm"
+
+
+class ProductCreate(_Strict):
+    sku: str = Field(pattern=SKU_PATTERN, examples=["SOFA-3S-OAK"])
+    name: str = Field(min_length=1, max_length=200, examples=["Three-seat sofa, oak"])
+    dimensions: DeclaredDimensions | None = None
+    placement: Placement = "floor"
+
+
+class ModelUploadForm(_Strict):
+    """The form fields that may come with an uploaded model (besides `file`)."""
+
+    unit: Unit | None = Field(None, description="Unit of the file's coordinates, when the file does not say.")
+    max_triangles: int | None = Field(None, ge=12, le=5_000_000, description="Triangle budget (default 100,000).")
+
+
+class Assets(BaseModel):
+    glb: str
+    usdz: str
+    report: str
+
+
+class MeasuredDimensions(BaseModel):
+    """Size of the published model in metres."""
+
+    width: float
+    height: float
+    depth: float
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str
+    dimensions: DeclaredDimensions | None = None
+    placement: Placement
+    created: datetime
+    assets: Assets | None = Field(None, description="Absolute URLs of the published files.")
+    dimensions_m: MeasuredDimensions | None = None
+    view_url: str | None = Field(None, description="The public viewer page, once published.")
+
+
+class ProductList(BaseModel):
+    products: list[ProductOut]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class JobRef(BaseModel):
+    id: str
+    status: JobStatus
+
+
+class UploadAccepted(BaseModel):
+    job: JobRef
+
+
+class JobOut(BaseModel):
+    id: str
+    sku: str
+    status: JobStatus
+    progress: float = Field(description="From 0 to 1.")
+    error: ErrorDetail | None = None
+    created: datetime
+    started: datetime | None = None
+    finished: datetime | None = None

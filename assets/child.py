@@ -1,0 +1,107 @@
+"""The conversion process: one job's conversion, inside its scratch directory, under limits.
+
+The runner starts it as `python -m assets.child <job-dir>`, in a new session (its own process
+group, so a timeout kills everything it started). It reads job.json, lowers its own resource
+limits *before* importing anything heavy, converts `input` into `out/`, and writes result.json:
+
+    {"outputs": {"glb": "out/model.glb", "usdz": ..., "report": ...}}   or
+    {"error": {"code": ..., "message": ...}}
+
+Progress goes to progress.json (replaced atomically) for the runner to poll. Anything else — an
+unexpected exception (its traceback on stderr, which the runner logs), a signal — leaves no
+result.json, and the runner derives the failure code from the exit status.
+
+Only the standard library is imported at module level: the limits must be in force before
+trimesh, numpy or usd-core map any memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import resource
+import sys
+from pathlib import Path
+
+JOB_FILE = "job.json"
+INPUT_FILE = "input"
+OUTPUT_DIR = "out"
+PROGRESS_FILE = "progress.json"
+RESULT_FILE = "result.json"
+DEFAULT_CONVERT = "processing.pipeline:convert"
+# Exit status when a MemoryError left too little memory even to write result.json.
+OUT_OF_MEMORY_EXIT = 86
+
+OUT_OF_MEMORY_MESSAGE = (
+    "The conversion needed more memory than a job may use; try a simpler model or a lower max_triangles."
+)
+
+
+def main(argv: list[str]) -> int:
+    os.chdir(argv[1])
+    job = json.loads(Path(JOB_FILE).read_text())
+    _limit_resources(job["memory_bytes"], job["cpu_seconds"])
+
+    result = None
+    try:
+        result = _convert(job)
+    except MemoryError:
+        pass  # reported below, once the frames holding the memory are gone
+    if result is None:
+        result = {"error": {"code": "OUT_OF_MEMORY", "message": OUT_OF_MEMORY_MESSAGE}}
+    try:
+        _write_json(RESULT_FILE, result)
+    except MemoryError:
+        return OUT_OF_MEMORY_EXIT
+    return 0
+
+
+def _convert(job: dict) -> dict:
+    """Run the conversion; the result to write, outputs or a ConversionError's code and message."""
+    convert = _import(job.get("convert") or DEFAULT_CONVERT)
+    from processing.errors import ConversionError
+    from processing.settings import Settings
+
+    settings = Settings.model_validate(job["settings"])
+    try:
+        conversion = convert(Path(INPUT_FILE), Path(OUTPUT_DIR), settings, _report_progress)
+    except ConversionError as exc:
+        return {"error": exc.as_dict()}
+    return {"outputs": {kind: str(path) for kind, path in conversion.outputs.items()}}
+
+
+def _limit_resources(memory_bytes: int, cpu_seconds: int) -> None:
+    _lower(resource.RLIMIT_AS, memory_bytes, memory_bytes)
+    # CPU time backs up the runner's wall clock: SIGXCPU at the soft limit, SIGKILL at the hard one.
+    _lower(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5)
+    # A crash must not leave a core dump (as large as the process) anywhere.
+    _lower(resource.RLIMIT_CORE, 0, 0)
+
+
+def _lower(which: int, soft: int, hard: int) -> None:
+    _, current_hard = resource.getrlimit(which)
+    if current_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current_hard), min(hard, current_hard)
+    resource.setrlimit(which, (soft, hard))
+
+
+def _import(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _report_progress(step: str, fraction: float) -> None:
+    if math.isfinite(fraction):
+        _write_json(PROGRESS_FILE, {"step": step, "fraction": min(max(fraction, 0.0), 1.0)})
+
+
+def _write_json(name: str, value: dict) -> None:
+    tmp = Path(name + ".tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, name)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,67 @@
+"""Publishing a finished conversion: files into storage, then one transaction makes them visible.
+
+Order matters (DESIGN.md, SECURITY.md invariant 3): the output files go to storage first (under
+content-addressed keys, so re-putting them is harmless), then the manifest object, and only then
+one DB transaction records the version, points the product at it and marks the job succeeded.
+A failure or crash anywhere before that commit leaves the previous version published; objects
+already stored stay unreachable because the files route serves only what a published version lists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .catalog import ClaimedJob, current_attempt
+from .models import Job, Product, Version, VersionObject, utcnow
+from .storage import Storage, object_key, sha256_file
+
+log = logging.getLogger(__name__)
+
+# kind → (extension, Content-Type) of each published file.
+PUBLISHED_KINDS: dict[str, tuple[str, str]] = {
+    "glb": ("glb", "model/gltf-binary"),
+    "usdz": ("usdz", "model/vnd.usdz+zip"),
+    "report": ("json", "application/json"),
+}
+
+
+def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, outputs: dict[str, Path]) -> bool:
+    """Store `outputs` and make them the product's published version.
+
+    Returns False when the job is no longer this attempt's to finish (the product was deleted or
+    the job was re-run meanwhile): nothing is then published. Storage errors propagate.
+    """
+    report = json.loads(outputs["report"].read_text())
+    objects = []
+    for kind, (ext, content_type) in PUBLISHED_KINDS.items():
+        key = object_key(sha256_file(outputs[kind]), ext)
+        if not storage.exists(key):
+            storage.put(key, outputs[kind], content_type)
+        objects.append(VersionObject(kind=kind, key=key, content_type=content_type))
+    manifest = {
+        "sku": job.sku,
+        "job": job.id,
+        "assets": {o.kind: o.key for o in objects},
+        "dimensions_m": report.get("dimensions_m"),
+        "created": utcnow().isoformat(),
+    }
+    storage.put(f"manifests/{job.id}.json", json.dumps(manifest, indent=2).encode(), "application/json")
+
+    with sessions() as session, session.begin():
+        finished = session.execute(
+            update(Job).where(current_attempt(job)).values(status="succeeded", progress=1.0, finished=utcnow())
+        )
+        if finished.rowcount != 1:
+            log.info("job %s: no longer current, not publishing", job.id)
+            return False
+        version = Version(product_id=job.product_id, job_id=job.id, manifest=manifest, objects=objects)
+        session.add(version)
+        session.flush()
+        session.execute(update(Product).where(Product.id == job.product_id).values(published_version_id=version.id))
+    log.info("job %s: published version %s of %s", job.id, version.id, job.sku)
+    return True
