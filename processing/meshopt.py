@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 LOCK_BORDER = 1 << 0
+ERROR_ABSOLUTE = 1 << 2
 PRUNE = 1 << 3
 
 _u32p = ctypes.POINTER(ctypes.c_uint)
@@ -68,12 +69,14 @@ def simplify(
     target_error: float = 1.0,
     options: int = 0,
 ) -> tuple[np.ndarray, float]:
-    """Collapse edges until `target_triangles` or `target_error` (relative to the mesh extent).
+    """Collapse edges until `target_triangles` or `target_error` is reached, whichever first.
+
+    Errors are relative to the mesh extent, or in the mesh's units with `ERROR_ABSOLUTE`.
 
     `attributes` (n x k float32, e.g. normals and UVs) join the error metric with `weights`, so
     collapses that would smear them cost more. Vertices are never moved, only dropped; UV seams
     and material borders stay where they are because meshoptimizer keeps seam edges intact.
-    Returns the new faces and the relative error reached.
+    Returns the new faces and the error reached (same convention as `target_error`).
     """
     positions = np.ascontiguousarray(positions, dtype=np.float32)
     indices = np.ascontiguousarray(faces, dtype=np.uint32).reshape(-1)
@@ -97,6 +100,12 @@ def simplify(
             None, target_indices, target_error, options, ctypes.byref(error),
         )
     return destination[:count].reshape(-1, 3).copy(), float(error.value)
+
+
+def simplify_scale(positions: np.ndarray) -> float:
+    """The factor from meshoptimizer's relative errors to the mesh's own units."""
+    positions = np.ascontiguousarray(positions, dtype=np.float32)
+    return float(_lib().meshopt_simplifyScale(_ptr(positions, _f32p), len(positions), 12))
 
 
 def optimize_vertex_cache(faces: np.ndarray, vertex_count: int) -> np.ndarray:

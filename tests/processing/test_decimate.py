@@ -89,3 +89,33 @@ def test_optimize_order_keeps_triangles_and_drops_unused_vertices():
     before = {tuple(sorted(map(tuple, prim.positions[f].round(6)))) for f in prim.faces}
     after = {tuple(sorted(map(tuple, ordered.positions[f].round(6)))) for f in ordered.faces}
     assert before == after
+
+
+def flat_grid(n: int = 70) -> Primitive:
+    xs = np.linspace(-1, 1, n + 1)
+    gx, gz = np.meshgrid(xs, xs)
+    positions = np.stack([gx.ravel() + 3, np.zeros(gx.size), gz.ravel()], axis=1).astype(np.float32)
+    a = (np.arange(n)[:, None] * (n + 1) + np.arange(n)[None, :]).ravel()
+    faces = np.concatenate([np.stack([a, a + n + 1, a + 1], 1), np.stack([a + 1, a + n + 1, a + n + 2], 1)])
+    return Primitive(positions, faces.astype(np.uint32), 0, normals=np.tile([0, 1, 0], (len(positions), 1)).astype(np.float32))
+
+
+def test_budget_goes_where_the_shape_is():
+    """A flat panel and a sphere of equal triangle counts: the panel can give up nearly everything."""
+    scene = Scene(meshes=[Mesh("panel", [flat_grid()]), Mesh("ball", [sphere_primitive(5)])],
+                  instances=[Instance("panel", 0, np.eye(4)), Instance("ball", 1, np.eye(4))])
+    panel_in, ball_in = (m.triangle_count for m in scene.meshes)
+    budget = (panel_in + ball_in) // 4
+    error, forced = simplify_to_budget(scene, budget)
+    panel, ball = (m.triangle_count for m in scene.meshes)
+    assert panel + ball <= budget and not forced
+    assert ball > 0.8 * budget > panel  # a proportional share would give each about half
+    assert 0 < error < 0.01
+
+
+def test_error_is_measured_in_world_units():
+    small = Scene(meshes=[Mesh("ball", [sphere_primitive(5)])], instances=[Instance("b", 0, np.eye(4))])
+    big = Scene(meshes=[Mesh("ball", [sphere_primitive(5)])], instances=[Instance("b", 0, np.diag([10.0, 10, 10, 1]))])
+    small_error, _ = simplify_to_budget(small, 2000)
+    big_error, _ = simplify_to_budget(big, 2000)
+    assert big_error == pytest.approx(10 * small_error, rel=0.05)
