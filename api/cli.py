@@ -25,7 +25,7 @@ from processing.settings import Dimensions, Settings
 from .schemas import TENANT_PATTERN
 from .settings import AppSettings
 
-OUTPUT_NAMES = {"glb": "model.glb", "usdz": "model.usdz", "report": "report.json"}
+OUTPUT_NAMES = {"glb": "model.glb", "glb_web": "model.web.glb", "usdz": "model.usdz", "report": "report.json"}
 STAT_ROWS = ("triangles", "vertices", "meshes", "instances", "materials", "textures")
 _DIMENSIONS = re.compile(r"^(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)(mm|cm|m|in|ft)$")
 
@@ -166,6 +166,7 @@ def format_report(report: dict, input_bytes: int) -> str:
     rows = [(name, _number(before.get(name)), _number(after.get(name))) for name in STAT_ROWS]
     rows.append(("size (file units → m)", _size(before.get("size")), _size(after.get("size"))))
     rows.append(("bytes (input → glb)", _number(input_bytes), _number(files.get("glb"))))
+    rows.append(("bytes (web glb)", "", _number(files.get("glb_web"))))
     rows.append(("bytes (usdz)", "", _number(files.get("usdz"))))
     lines = [_row("", "input", "output"), *(_row(*r) for r in rows)]
 

@@ -36,7 +36,26 @@ class DeclaredDimensions(_Strict):
     unit: Unit = "cm"
 
 
-class ProductCreate(_Strict):
+# Shown to shoppers (Quick Look banner, Scene Viewer, labels): one line of text, no control characters.
+_TEXT = r"^[^\x00-\x1f\x7f]*$"
+
+
+class StorefrontFields(_Strict):
+    """What AR shows besides the model: the Quick Look banner, Scene Viewer's title and link, and
+    the locale that picks the unit of the viewer's dimension labels (inches for en-US, else cm)."""
+
+    price: str | None = Field(None, max_length=32, pattern=_TEXT, examples=["$1,299.00"])
+    call_to_action: str | None = Field(None, max_length=64, pattern=_TEXT, examples=["Add to cart"])
+    checkout_title: str | None = Field(None, max_length=120, pattern=_TEXT)
+    checkout_subtitle: str | None = Field(None, max_length=120, pattern=_TEXT)
+    title: str | None = Field(None, max_length=200, pattern=_TEXT, description="Scene Viewer title (default: name).")
+    link: str | None = Field(
+        None, max_length=2000, pattern=r"^https?://[^\s]+$", description="The product's page in the shop."
+    )
+    locale: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", examples=["en-US", "fr-FR"])
+
+
+class ProductCreate(StorefrontFields):
     sku: str = Field(pattern=SKU_PATTERN, examples=["SOFA-3S-OAK"])
     name: str = Field(min_length=1, max_length=200, examples=["Three-seat sofa, oak"])
     dimensions: DeclaredDimensions | None = None
@@ -50,10 +69,29 @@ class ModelUploadForm(_Strict):
     max_triangles: int | None = Field(None, ge=12, le=5_000_000, description="Triangle budget (default 100,000).")
 
 
+class ProductUpdate(StorefrontFields):
+    """PATCH body: only the fields sent change; null clears an optional field."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+
+
 class Assets(BaseModel):
-    glb: str
+    glb: str = Field(description="The AR-safe GLB (plain, Scene Viewer reads it): the viewer's `src`.")
+    glb_web: str | None = Field(None, description="The same model quantised and meshopt-compressed, for inline 3D only.")
     usdz: str
     report: str
+    poster: str | None = Field(None, description="A transparent 1024 px picture of the model (WebP).")
+
+
+class Engagement(BaseModel):
+    """All-time shopper events of a product, from its viewer pages and embeds."""
+
+    views: int
+    ar_button_shown: int = Field(description="Views on a device that can start AR.")
+    ar_launches: int
+    ar_launch_rate: float | None = Field(
+        description="AR launches per view that showed the AR button; null before the first such view."
+    )
 
 
 class MeasuredDimensions(BaseModel):
@@ -64,7 +102,9 @@ class MeasuredDimensions(BaseModel):
     depth: float
 
 
-class ProductOut(BaseModel):
+class ProductOut(StorefrontFields):
+    model_config = ConfigDict(extra="ignore")
+
     sku: str
     name: str
     dimensions: DeclaredDimensions | None = None
@@ -73,6 +113,7 @@ class ProductOut(BaseModel):
     assets: Assets | None = Field(None, description="Absolute URLs of the published files.")
     dimensions_m: MeasuredDimensions | None = None
     view_url: str | None = Field(None, description="The public viewer page, once published.")
+    engagement: Engagement | None = Field(None, description="In the catalog list only.")
 
 
 class ProductList(BaseModel):

@@ -4,7 +4,13 @@ Order matters (DESIGN.md, SECURITY.md invariant 3): the output files go to stora
 content-addressed keys, so re-putting them is harmless), then the manifest object, and only then
 one DB transaction records the version, points the product at it and marks the job succeeded.
 A failure or crash anywhere before that commit leaves the previous version published; objects
-already stored stay unreachable because the files route serves only what a published version lists.
+already stored stay unreachable because the files route serves only what a published version lists
+(and `vitrine3d gc` removes them once they are old enough, see assets/gc.py).
+
+The transaction is fenced (assets/leases.py): it commits only for the attempt that holds the
+job's lease, so a job delivered twice, or a worker that lost its lease, never publishes twice or
+over a newer version. Each attempt writes its own manifest, so a stale attempt cannot overwrite
+the manifest of the one that published.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .catalog import ClaimedJob, current_attempt
+from .leases import ClaimedJob, current_attempt
 from .models import Job, Product, Version, VersionObject, utcnow
 from .storage import Storage, object_key, sha256_file
 
@@ -25,9 +31,15 @@ log = logging.getLogger(__name__)
 # kind → (extension, Content-Type) of each published file.
 PUBLISHED_KINDS: dict[str, tuple[str, str]] = {
     "glb": ("glb", "model/gltf-binary"),
+    "glb_web": ("glb", "model/gltf-binary"),
     "usdz": ("usdz", "model/vnd.usdz+zip"),
     "report": ("json", "application/json"),
 }
+
+
+def manifest_key(job_id: str, attempt: int) -> str:
+    return f"manifests/{job_id}-{attempt}.json"
+OPTIONAL_KINDS = {"glb_web"}
 
 
 def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, outputs: dict[str, Path]) -> bool:
@@ -39,6 +51,8 @@ def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, 
     report = json.loads(outputs["report"].read_text())
     objects = []
     for kind, (ext, content_type) in PUBLISHED_KINDS.items():
+        if kind not in outputs and kind in OPTIONAL_KINDS:
+            continue
         key = object_key(sha256_file(outputs[kind]), ext)
         if not storage.exists(key):
             storage.put(key, outputs[kind], content_type)
@@ -46,15 +60,26 @@ def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, 
     manifest = {
         "sku": job.sku,
         "job": job.id,
+        "attempt": job.attempt,
         "assets": {o.kind: o.key for o in objects},
         "dimensions_m": report.get("dimensions_m"),
         "created": utcnow().isoformat(),
     }
-    storage.put(f"manifests/{job.id}.json", json.dumps(manifest, indent=2).encode(), "application/json")
+    storage.put(manifest_key(job.id, job.attempt), json.dumps(manifest, indent=2).encode(), "application/json")
 
     with sessions() as session, session.begin():
         finished = session.execute(
-            update(Job).where(current_attempt(job)).values(status="succeeded", progress=1.0, finished=utcnow())
+            update(Job)
+            .where(current_attempt(job))
+            .values(
+                status="succeeded",
+                progress=1.0,
+                finished=utcnow(),
+                error_code=None,
+                error_message=None,
+                lease_owner=None,
+                lease_expires=None,
+            )
         )
         if finished.rowcount != 1:
             log.info("job %s: no longer current, not publishing", job.id)

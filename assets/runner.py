@@ -14,7 +14,11 @@ job outcome:
     anything else                   → CONVERTER_CRASHED
 
 Job state lives in the DB, so a restart loses nothing: jobs a dead process left `running` are
-queued again when the runner starts. Stored error messages are fixed texts (or the converter's
+queued again when the runner starts. Each attempt holds a lease on its job row, renewed while it
+works (assets/leases.py); an attempt that loses it stops and publishes nothing. Storage and other
+infrastructure failures retry after a delay, up to `max_attempts`; a bad file or a crash does not.
+The same `run_claimed` serves the RQ workers (assets/queue_rq.py), which claim the job they are
+handed instead of polling. Stored error messages are fixed texts (or the converter's
 own user-facing message); paths and tracebacks go to the log only. The scratch directory is
 removed after every job.
 """
@@ -37,9 +41,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import catalog, child
-from .catalog import ClaimedJob
-from .publish import PUBLISHED_KINDS, publish
+from . import child, leases
+from .leases import ClaimedJob
+from .publish import OPTIONAL_KINDS, PUBLISHED_KINDS, publish
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,7 @@ MESSAGES = {
         "The converter stopped unexpectedly on this file; the error was logged. Try exporting the model again."
     ),
     "PUBLISH_FAILED": "The converted files could not be stored; upload the file again later.",
+    "STORAGE_UNAVAILABLE": "The uploaded file could not be read from storage; upload it again later.",
     "INTERNAL": "The job failed because of an internal error; it was logged.",
 }
 
@@ -74,6 +79,8 @@ class RunnerConfig:
     concurrency: int = 1
     max_attempts: int = 3
     convert_function: str | None = None  # test seam, see api/settings.py
+    lease_seconds: float = 60.0
+    retry_delay: float = 5.0  # before the 2nd attempt; doubled for each further one
     poll_seconds: float = 0.05
     idle_seconds: float = 1.0
 
@@ -90,6 +97,7 @@ class Outcome:
 
 class Runner:
     def __init__(self, sessions: sessionmaker[Session], storage: Storage, config: RunnerConfig):
+        self.owner = leases.owner_name()
         self.sessions = sessions
         self.storage = storage
         self.config = config
@@ -103,7 +111,7 @@ class Runner:
         shutil.rmtree(self.scratch_root, ignore_errors=True)  # left by a process that died
         self.scratch_root.mkdir(parents=True)
         with self.sessions() as session:
-            requeued, failed = catalog.recover_interrupted(session, self.config.max_attempts)
+            requeued, failed = leases.recover_interrupted(session, self.config.max_attempts)
         if requeued or failed:
             log.info("recovered interrupted jobs: %d queued again, %d failed", requeued, failed)
         self._stopping.clear()
@@ -125,40 +133,55 @@ class Runner:
         self._threads.clear()
 
     def _work(self) -> None:
+        owner = f"{self.owner}:{threading.current_thread().name}"
         while not self._stopping.is_set():
             self._wake.clear()
             try:
                 with self.sessions() as session:
-                    job = catalog.claim_next_job(session)
+                    job = leases.claim_next_job(session, owner, self.config.lease_seconds)
             except Exception:
                 log.exception("could not claim a job")
                 job = None
             if job is None:
                 self._wake.wait(self.config.idle_seconds)
                 continue
-            try:
-                self._run(job)
-            except Exception:
-                log.exception("job %s: internal error", job.id)
-                self._retry_or_fail(job, "INTERNAL")
+            self.run_claimed(job)
+
+    def claim(self, job_id: str) -> ClaimedJob | None:
+        """Claim one job by id (what a queue delivered); None if it is not queued and due."""
+        with self.sessions() as session:
+            return leases.claim_job(session, job_id, self.owner, self.config.lease_seconds)
+
+    def run_claimed(self, job: ClaimedJob) -> None:
+        """Run one claimed attempt to its end: published, failed, or queued again to retry."""
+        try:
+            self._run(job)
+        except OSError:
+            log.exception("job %s: storage failed", job.id)
+            self._retry_or_fail(job, "STORAGE_UNAVAILABLE")
+        except Exception:
+            log.exception("job %s: internal error", job.id)
+            self._retry_or_fail(job, "INTERNAL")
 
     def _run(self, job: ClaimedJob) -> None:
-        scratch = self.scratch_root / job.id
+        # Per attempt: a stale attempt of the same job on this machine keeps its own folder.
+        scratch = self.scratch_root / f"{job.id}-{job.attempt}"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
         try:
-            log.info("job %s: attempt %d for %s", job.id, job.attempt, job.sku)
-            self._prepare(job, scratch)
-            outcome = self._supervise(job, scratch)
-            if outcome.interrupted:
-                with self.sessions() as session:
-                    catalog.requeue(session, job)
-            elif outcome.outputs is None:
-                log.info("job %s: failed with %s", job.id, outcome.code)
-                with self.sessions() as session:
-                    catalog.finish_failed(session, job, outcome.code, outcome.message)
-            else:
-                self._publish(job, outcome.outputs)
+            with _LeaseKeeper(self.sessions, job, self.config.lease_seconds) as lease:
+                log.info("job %s: attempt %d for %s", job.id, job.attempt, job.sku)
+                self._prepare(job, scratch)
+                outcome = self._supervise(job, scratch, lease)
+                if outcome.interrupted:
+                    with self.sessions() as session:
+                        leases.requeue(session, job)
+                elif outcome.outputs is None:
+                    log.info("job %s: failed with %s", job.id, outcome.code)
+                    with self.sessions() as session:
+                        leases.finish_failed(session, job, outcome.code, outcome.message)
+                else:
+                    self._publish(job, outcome.outputs)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -174,7 +197,7 @@ class Runner:
         }
         (scratch / child.JOB_FILE).write_text(json.dumps(instructions))
 
-    def _supervise(self, job: ClaimedJob, scratch: Path) -> Outcome:
+    def _supervise(self, job: ClaimedJob, scratch: Path, lease: _LeaseKeeper) -> Outcome:
         """Run the child to its end (or its timeout) and say how it ended."""
         with open(scratch / CHILD_LOG, "wb") as child_log:
             proc = subprocess.Popen(
@@ -198,6 +221,9 @@ class Runner:
                     pass
                 if self._stopping.is_set():
                     return Outcome(interrupted=True)
+                if lease.lost.is_set():
+                    log.warning("job %s: attempt %d lost its lease; stopping it", job.id, job.attempt)
+                    return Outcome(interrupted=True)  # the requeue is fenced: a no-op
                 elapsed = time.monotonic() - started
                 if elapsed >= self.config.hard_timeout:
                     _signal_group(proc, signal.SIGKILL)
@@ -218,7 +244,7 @@ class Runner:
             return last  # not written yet (or being replaced)
         if fraction != last:
             with self.sessions() as session:
-                catalog.set_progress(session, job, fraction)
+                leases.set_progress(session, job, fraction)
         return fraction
 
     def _outcome(self, job: ClaimedJob, scratch: Path, returncode: int, timed_out: bool) -> Outcome:
@@ -250,16 +276,51 @@ class Runner:
             self._retry_or_fail(job, "PUBLISH_FAILED")
 
     def _retry_or_fail(self, job: ClaimedJob, code: str) -> None:
-        """An infrastructure failure (not the file's fault): run again while attempts remain."""
+        """An infrastructure failure (not the file's fault): run again later while attempts remain."""
         try:
             with self.sessions() as session:
                 if job.attempt < self.config.max_attempts:
-                    catalog.requeue(session, job)
-                    self._wake.set()
+                    delay = self.config.retry_delay * 2 ** (job.attempt - 1)
+                    message = f"Attempt {job.attempt} failed ({code}); the job runs again in {delay:g} s."
+                    leases.requeue(session, job, delay, code, message)
+                    log.info("job %s: %s", job.id, message)
                 else:
-                    catalog.finish_failed(session, job, code, MESSAGES[code])
+                    leases.finish_failed(session, job, code, MESSAGES[code])
         except Exception:
             log.exception("job %s: could not record the failure", job.id)
+
+
+class _LeaseKeeper:
+    """Renews a claimed job's lease in the background (every third of its length) while in a `with`.
+
+    `lost` is set when a renewal finds the lease gone: the attempt must stop, whatever it does.
+    A renewal that errors (database unreachable) is retried at the next tick; if the database
+    stays away the lease lapses, which is the point of having one.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], job: ClaimedJob, lease_seconds: float):
+        self.sessions, self.job, self.lease_seconds = sessions, job, lease_seconds
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{job.id}", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        while not self._done.wait(self.lease_seconds / 3):
+            try:
+                with self.sessions() as session:
+                    if not leases.renew_lease(session, self.job, self.lease_seconds):
+                        self.lost.set()
+                        return
+            except Exception:
+                log.exception("job %s: could not renew its lease", self.job.id)
 
 
 def _child_env(scratch: Path) -> dict[str, str]:
@@ -309,6 +370,8 @@ def _checked_outputs(scratch: Path, outputs: object) -> dict[str, Path] | None:
     out_dir = (scratch / child.OUTPUT_DIR).resolve()
     checked = {}
     for kind in PUBLISHED_KINDS:
+        if kind in OPTIONAL_KINDS and kind not in outputs:
+            continue
         if not isinstance(outputs.get(kind), str):
             return None
         path = scratch / outputs[kind]

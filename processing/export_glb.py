@@ -99,15 +99,20 @@ class GlbWriter:
 
     def _write_node(self, name: str, mesh_id: int, mesh: Mesh, matrix: np.ndarray) -> None:
         node = {"name": name}
-        trs = decompose(matrix)
+        trs = decompose(matrix @ self._mesh_frame(mesh_id))
         if trs is None:
             mesh_id = self._write_mesh(baked(mesh, matrix))
-        else:
+            trs = decompose(self._mesh_frame(mesh_id))
+        if trs is not None:
             translation, rotation, scale = trs
             node.update({"translation": translation, "rotation": rotation, "scale": scale})
         node["mesh"] = mesh_id
         self.gltf["nodes"].append(node)
         self.gltf["scenes"][0]["nodes"].append(len(self.gltf["nodes"]) - 1)
+
+    def _mesh_frame(self, mesh_id: int) -> np.ndarray:
+        """How a written mesh's coordinates map to the scene mesh's (identity: written as they are)."""
+        return np.eye(4)
 
 
 def material_json(m: Material) -> dict:

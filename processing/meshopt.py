@@ -53,6 +53,19 @@ def _lib() -> ctypes.CDLL:
     lib.meshopt_optimizeVertexCache.restype = None
     lib.meshopt_optimizeVertexFetchRemap.argtypes = [_u32p, _u32p, _size, _size]
     lib.meshopt_optimizeVertexFetchRemap.restype = _size
+    lib.meshopt_encodeVertexBufferBound.argtypes = [_size, _size]
+    lib.meshopt_encodeVertexBufferBound.restype = _size
+    lib.meshopt_encodeVertexBuffer.argtypes = [_u8p, _size, ctypes.c_void_p, _size, _size]
+    lib.meshopt_encodeVertexBuffer.restype = _size
+    lib.meshopt_encodeIndexBufferBound.argtypes = [_size, _size]
+    lib.meshopt_encodeIndexBufferBound.restype = _size
+    lib.meshopt_encodeIndexBuffer.argtypes = [_u8p, _size, _u32p, _size]
+    lib.meshopt_encodeIndexBuffer.restype = _size
+    lib.meshopt_encodeVertexVersion.argtypes = [ctypes.c_int]
+    lib.meshopt_encodeIndexVersion.argtypes = [ctypes.c_int]
+    # EXT_meshopt_compression defines vertex codec version 0 and index codec version 1.
+    lib.meshopt_encodeVertexVersion(0)
+    lib.meshopt_encodeIndexVersion(1)
     return lib
 
 
@@ -106,6 +119,29 @@ def simplify_scale(positions: np.ndarray) -> float:
     """The factor from meshoptimizer's relative errors to the mesh's own units."""
     positions = np.ascontiguousarray(positions, dtype=np.float32)
     return float(_lib().meshopt_simplifyScale(_ptr(positions, _f32p), len(positions), 12))
+
+
+def encode_vertex_buffer(vertices: np.ndarray) -> bytes:
+    """meshopt vertex codec (EXT_meshopt_compression ATTRIBUTES mode); rows are vertices."""
+    vertices = np.ascontiguousarray(vertices)
+    count, size = len(vertices), vertices.itemsize * int(np.prod(vertices.shape[1:]))
+    lib = _lib()
+    out = np.empty(lib.meshopt_encodeVertexBufferBound(count, size), dtype=np.uint8)
+    used = lib.meshopt_encodeVertexBuffer(_ptr(out, _u8p), out.size, vertices.ctypes.data, count, size)
+    if used == 0:
+        raise ValueError("meshopt vertex encoding failed")
+    return out[:used].tobytes()
+
+
+def encode_index_buffer(faces: np.ndarray, vertex_count: int) -> bytes:
+    """meshopt index codec (TRIANGLES mode)."""
+    indices = np.ascontiguousarray(faces, dtype=np.uint32).reshape(-1)
+    lib = _lib()
+    out = np.empty(lib.meshopt_encodeIndexBufferBound(indices.size, vertex_count), dtype=np.uint8)
+    used = lib.meshopt_encodeIndexBuffer(_ptr(out, _u8p), out.size, _ptr(indices, _u32p), indices.size)
+    if used == 0:
+        raise ValueError("meshopt index encoding failed")
+    return out[:used].tobytes()
 
 
 def optimize_vertex_cache(faces: np.ndarray, vertex_count: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Callable
 from . import (
     decimate,
     export_glb,
+    export_web_glb,
     export_usdz,
     ingest,
     load,
@@ -53,6 +54,7 @@ STEPS: list[tuple[str, Step]] = [
     ("normals", normals.run),
     ("textures", textures.run),
     ("export_glb", export_glb.run),
+    ("export_web_glb", export_web_glb.run),
     ("export_usdz", export_usdz.run),
     ("validate", validate.run),
 ]
