@@ -3,12 +3,17 @@
 It is stored with every job as JSON, so any run can be reproduced with `vitrine3d convert`.
 Defaults live here and nowhere else; ../shared/SECURITY.md gives the reasoning for the limits.
 """
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat
 
 Unit = Literal["mm", "cm", "m", "in", "ft"]
 Placement = Literal["floor", "wall"]
+# A direction in the file's own coordinates: "+z" (or "z"), "-x", ...
+Axis = Annotated[Literal["+x", "-x", "+y", "-y", "+z", "-z"], BeforeValidator(lambda v: _axis(v))]
+# "strict": the declared dimensions must match within the tolerance; "scale": a uniform rescale of
+# up to ±10 % is applied (and reported) when that makes them match.
+Fit = Literal["strict", "scale"]
 
 METRES_PER_UNIT: dict[str, float] = {"mm": 0.001, "cm": 0.01, "m": 1.0, "in": 0.0254, "ft": 0.3048}
 
@@ -53,7 +58,20 @@ class Settings(BaseModel):
     dimensions: Dimensions | None = Field(None, description="The product's catalog size, to infer or check scale.")
     dimension_tolerance: float = Field(0.02, gt=0, lt=0.5, description="Relative tolerance when matching dimensions.")
     placement: Placement = "floor"
+    up_axis: Axis | None = Field(None, description="The file's up direction; overrides what the file says.")
+    front: Axis | None = Field(None, description="The direction the product's front faces in the file; turned to +Z.")
+    fit: Fit = Field("strict", description="'scale' allows a uniform rescale of up to 10% to meet the declared dimensions.")
     max_triangles: int = Field(100_000, ge=12, le=5_000_000, description="Hard ceiling for the whole product.")
     max_texture_size: int = Field(2048, ge=64, le=8192, description="Longest texture edge; a power of two.")
     jpeg_quality: int = Field(90, ge=50, le=100)
+    error_samples: int = Field(20_000, ge=0, le=1_000_000,
+                               description="Points sampled per surface to measure the decimation error (0: not measured).")
     limits: Limits = Limits()
+
+
+def _axis(value):
+    """Accept "z", "Z", "+Z" for "+z": people and tools write directions all three ways."""
+    if isinstance(value, str):
+        value = value.strip().lower()
+        return value if value[:1] in "+-" else "+" + value
+    return value

@@ -1,0 +1,194 @@
+"""GLB optimisation against the peer tools, in one run on one machine. Run by hand:
+
+    make setup && (cd bench && npm ci) && .venv/bin/python bench/optimize.py [--repeat 3] [--only NAME]
+
+For every model of ../shared/corpus (OBJ/STL/PLY/zip first turned into a plain GLB with trimesh, so
+every tool gets the same input) and two targets — 10% of the triangles, and 50,000 for models over
+100k — it runs `vitrine3d convert --max-triangles T`, `gltfpack -si R` (plain, `-cc`, `-sa`) and
+`gltf-transform simplify --ratio R --error 1`, and records triangles, whole-process seconds (median
+of --repeat), bytes, geometric error (../shared/bench/quality.py: Hausdorff and mean / bbox
+diagonal), whether UVs and textures survived, and Khronos validator errors. Prints a table, the
+median ratios ours/gltfpack, and writes bench/results/optimize.json.
+
+Our output is moved back by the placement `normalize` applied (its matrix is in the report), so the
+error compares like with like.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+BENCH_NODE = ROOT / "bench" / "node_modules"
+PEERS = {
+    "gltfpack": lambda src, out, r: [str(BENCH_NODE / ".bin" / "gltfpack"), "-i", src, "-o", out, "-si", f"{r:.6f}"],
+    "gltfpack -cc": lambda src, out, r: [str(BENCH_NODE / ".bin" / "gltfpack"), "-i", src, "-o", out, "-si", f"{r:.6f}", "-cc"],
+    "gltfpack -sa": lambda src, out, r: [str(BENCH_NODE / ".bin" / "gltfpack"), "-i", src, "-o", out, "-si", f"{r:.6f}", "-sa"],
+    "gltf-transform": lambda src, out, r: [str(BENCH_NODE / ".bin" / "gltf-transform"), "simplify", src, out,
+                                           "--ratio", f"{r:.6f}", "--error", "1"],
+}
+
+
+def originals(scratch: Path) -> dict[str, Path]:
+    """name → plain GLB every tool reads."""
+    found = {}
+    for folder in sorted((SHARED / "corpus" / "models").iterdir()):
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        glbs = [p for p in files if p.suffix.lower() == ".glb"]
+        if glbs:
+            found[folder.name] = glbs[0]
+            continue
+        source = next((p for p in files if p.suffix.lower() in (".obj", ".stl", ".ply", ".zip")), None)
+        if source is None:
+            continue
+        target = scratch / f"{folder.name}.glb"
+        if source.suffix.lower() == ".zip":
+            unpacked = scratch / folder.name
+            zipfile.ZipFile(source).extractall(unpacked)
+            source = next(unpacked.rglob("*.gltf"))
+        trimesh.load(str(source), force="scene").export(str(target))
+        found[folder.name] = target
+    for glb in sorted((SHARED / "corpus" / "stress").glob("*.glb")):
+        found[glb.stem] = glb
+    return found
+
+
+def timed(command: list[str], repeat: int) -> tuple[float, subprocess.CompletedProcess]:
+    times, done = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT / "bench")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), done
+
+
+def glb_info(path: Path) -> dict:
+    done = subprocess.run([sys.executable, str(SHARED / "bench" / "glbinfo.py"), str(path)], capture_output=True, text=True)
+    return json.loads(done.stdout.split(" ", 1)[1])
+
+
+def quality(original: Path, simplified: Path) -> dict:
+    done = subprocess.run([sys.executable, str(SHARED / "bench" / "quality.py"), str(original), str(simplified)],
+                          capture_output=True, text=True, cwd=ROOT / "bench", env={"NODE_DIR": str(ROOT / "bench"), "PATH": "/usr/bin:/bin"})
+    return json.loads(done.stdout) if done.returncode == 0 else {"hausdorff": None, "mean": None}
+
+
+def validator_errors(path: Path) -> int:
+    done = subprocess.run(["node", str(SHARED / "bench" / "gltftool.mjs"), "validate", str(path)],
+                          capture_output=True, text=True, cwd=ROOT / "bench", env={"NODE_DIR": str(ROOT / "bench"), "PATH": "/usr/bin:/bin"})
+    return json.loads(done.stdout)["errors"]
+
+
+def ours(original: Path, target: int, out: Path, repeat: int) -> dict:
+    seconds, done = timed([str(ROOT / ".venv" / "bin" / "vitrine3d"), "convert", str(original), "-o", str(out),
+                           "--max-triangles", str(target)], repeat)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1]}
+    report = json.loads((out / "report.json").read_text())
+    matrix = next(s["details"]["matrix"] for s in report["steps"] if s["name"] == "normalize")
+    aligned = out / "aligned.glb"
+    scene = trimesh.load(str(out / "model.glb"), force="scene", process=False)
+    scene.apply_transform(np.linalg.inv(np.array(matrix)))
+    scene.export(str(aligned))
+    return {"seconds": seconds, "glb": out / "model.glb", "measure": aligned, "bytes_web": (out / "model.web.glb").stat().st_size}
+
+
+def peer(tool: str, original: Path, ratio: float, out: Path, repeat: int) -> dict:
+    seconds, done = timed(PEERS[tool](str(original), str(out), ratio), repeat)
+    if done.returncode or not out.exists():
+        return {"error": (done.stderr or done.stdout).strip()[-120:]}
+    return {"seconds": seconds, "glb": out, "measure": out}
+
+
+def measure(original: Path, result: dict, source_info: dict) -> dict:
+    if "error" in result:
+        return result
+    info = glb_info(result["glb"])
+    error = quality(original, result["measure"])
+    row = {"triangles": info["tris"], "seconds": round(result["seconds"], 2), "bytes": result["glb"].stat().st_size,
+           "hausdorff": error["hausdorff"], "mean": error["mean"],
+           "uv_kept": info["uv"] or not source_info["uv"], "textures_kept": info["images"] >= min(source_info["images"], 1),
+           "validator_errors": validator_errors(result["glb"])}
+    if "bytes_web" in result:
+        row["bytes_web"] = result["bytes_web"]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="GLB optimisation vs gltfpack and glTF-Transform")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", help="run only models whose name contains this")
+    args = parser.parse_args()
+    assert (BENCH_NODE / ".bin" / "gltfpack").exists(), "peer tools missing: (cd bench && npm ci)"
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        for name, original in originals(scratch).items():
+            if args.only and args.only not in name:
+                continue
+            info = glb_info(original)
+            targets = [max(12, info["tris"] // 10)] + ([50_000] if info["tris"] > 100_000 else [])
+            for target in targets:
+                ratio = target / info["tris"]
+                runs = {"vitrine3d": ours(original, target, scratch / f"{name}-{target}-ours", args.repeat)}
+                for tool in PEERS:
+                    runs[tool] = peer(tool, original, ratio, scratch / f"{name}-{target}-{tool.replace(' ', '')}.glb", args.repeat)
+                for tool, run in runs.items():
+                    row = {"model": name, "input_triangles": info["tris"], "target": target, "tool": tool,
+                           **measure(original, run, info)}
+                    results.append(row)
+                    print(_line(row), flush=True)
+    summary = _summary(results)
+    print(json.dumps(summary, indent=2))
+    out = ROOT / "bench" / "results" / "optimize.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"results": results, "summary": summary}, indent=2, default=str))
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def _line(row: dict) -> str:
+    if "error" in row:
+        return f"| {row['model']} | {row['target']:,} | {row['tool']} | failed: {row['error']} |"
+    h = "-" if row["hausdorff"] is None else f"{row['hausdorff']:.2e}"
+    return (f"| {row['model']} | {row['target']:,} | {row['tool']} | {row['triangles']:,} | {row['seconds']} | "
+            f"{row['bytes']:,}{' / web ' + format(row['bytes_web'], ',') if 'bytes_web' in row else ''} | {h} | "
+            f"{'yes' if row['uv_kept'] and row['textures_kept'] else 'NO'} | {row['validator_errors']} |")
+
+
+def _summary(results: list[dict]) -> dict:
+    by_key = {(r["model"], r["target"], r["tool"]): r for r in results if "error" not in r}
+    ratios = {"hausdorff": [], "mean": [], "seconds_stress": [], "web_bytes_vs_cc": []}
+    reached = {tool: 0 for tool in ["vitrine3d", *PEERS]}
+    runs = {tool: 0 for tool in reached}
+    for (model, target, tool), r in by_key.items():
+        runs[tool] += 1
+        reached[tool] += r["triangles"] <= target
+    for (model, target, tool), r in by_key.items():
+        if tool != "vitrine3d" or (model, target, "gltfpack") not in by_key:
+            continue
+        g = by_key[(model, target, "gltfpack")]
+        if r["hausdorff"] and g["hausdorff"]:
+            ratios["hausdorff"].append(r["hausdorff"] / g["hausdorff"])
+            ratios["mean"].append(r["mean"] / g["mean"])
+        if model.startswith("stress") and target == 50_000:
+            ratios["seconds_stress"].append(r["seconds"] / g["seconds"])
+        cc = by_key.get((model, target, "gltfpack -cc"))
+        if cc and "bytes_web" in r:
+            ratios["web_bytes_vs_cc"].append(r["bytes_web"] / cc["bytes"])
+    return {"median_ratio_ours_over_gltfpack": {k: (statistics.median(v) if v else None) for k, v in ratios.items()},
+            "reached_budget": {tool: f"{reached[tool]}/{runs[tool]}" for tool in reached}}
+
+
+if __name__ == "__main__":
+    main()
