@@ -21,13 +21,18 @@ from .settings import Settings
 FLOAT, UINT16, UINT32 = 5126, 5123, 5125
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
 GENERATOR = "Vitrine3D"
+SCENE_VIEWER_BYTES = 10_000_000  # ARCore Scene Viewer's recommended ceiling
 
 
 def run(conv, settings: Settings) -> None:
     path = conv.workdir / "model.glb"
     write_glb(conv.scene, path)
     conv.outputs["glb"] = path
-    conv.report.note(bytes=path.stat().st_size)
+    size = path.stat().st_size
+    conv.report.note(bytes=size, dropped=[])
+    if size > SCENE_VIEWER_BYTES:
+        conv.report.warn(f"the AR GLB is {size / 1e6:.1f} MB, over Scene Viewer's {SCENE_VIEWER_BYTES / 1e6:.0f} MB "
+                         "recommendation: lower max_triangles or max_texture_size")
 
 
 def write_glb(scene: Scene, path: Path) -> None:
