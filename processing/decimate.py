@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import meshopt
+from . import errors, meshopt
+from .errors import ConversionError
 from .repair import drop_degenerate, face_normals
 from .surface_error import surface_error, world_triangles
 from .scene import Primitive, Scene
@@ -82,6 +83,12 @@ def simplify_to_budget(scene: Scene, budget: int) -> tuple[float, bool]:
     resort (collapsing seams and borders) was needed.
     """
     parts = _parts(scene)
+    least = sum(part.floor * part.instances for part in parts)
+    if least > budget:
+        raise ConversionError(
+            errors.BUDGET_TOO_SMALL,
+            f"A budget of {budget:,} triangles cannot keep all {len(parts)} parts of this model "
+            f"({least:,} at least); raise max_triangles.")
     if len(parts) == 1:
         results = _to_counts(parts, budget)
     else:

@@ -119,3 +119,13 @@ def test_error_is_measured_in_world_units():
     small_error, _ = simplify_to_budget(small, 2000)
     big_error, _ = simplify_to_budget(big, 2000)
     assert big_error == pytest.approx(10 * small_error, rel=0.05)
+
+
+def test_a_budget_below_one_triangle_per_part_is_refused_not_met_by_deleting_parts():
+    from processing import errors
+    from processing.errors import ConversionError
+    scene = Scene(meshes=[Mesh(f"p{i}", [sphere_primitive(1, offset=(i, 0, 0))]) for i in range(5)],
+                  instances=[Instance(f"p{i}", i, np.eye(4)) for i in range(5)])
+    with pytest.raises(ConversionError) as caught:
+        simplify_to_budget(scene, 12)
+    assert caught.value.code == errors.BUDGET_TOO_SMALL
