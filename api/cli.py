@@ -1,6 +1,9 @@
-"""The `vitrine3d` command: run the server, manage API keys, convert a file offline.
+"""The `vitrine3d` command: run the server and workers, manage API keys, convert a file offline.
 
     vitrine3d serve [--host 127.0.0.1] [--port 8000]
+    vitrine3d worker [--burst]                     an RQ worker (needs VITRINE_QUEUE_URL=redis://…)
+    vitrine3d migrate                              bring the catalog's schema up to date
+    vitrine3d gc [--grace SECONDS] [--dry-run]     remove stored objects nothing refers to
     vitrine3d keys create [--tenant default]       the new key alone on stdout
     vitrine3d keys revoke KEY
     vitrine3d convert INPUT -o OUTDIR [--unit cm] [--dimensions 200x90x85cm] [--max-triangles N] [--placement floor]
@@ -43,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run conversions from the Redis queue (VITRINE_QUEUE_URL)")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.add_argument("--name", help="the worker's name in RQ (default: a random one)")
+    worker.set_defaults(run=_worker)
+
+    migrate = commands.add_parser("migrate", help="upgrade the catalog's schema to the newest revision")
+    migrate.set_defaults(run=_migrate)
+
+    gc = commands.add_parser("gc", help="remove stored objects that no version or upload refers to")
+    gc.add_argument("--grace", type=float, metavar="SECONDS", help="minimum age (default: VITRINE_GC_GRACE_SECONDS)")
+    gc.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    gc.set_defaults(run=_gc)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(required=True, metavar="ACTION")
     create = keys.add_parser("create", help="create a key and print it (shown only once)")
@@ -88,12 +104,52 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalog_session():
-    from assets.db import create_tables, make_engine, make_session_factory
+def _catalog_sessions(settings: AppSettings):
+    from assets.db import make_engine, make_session_factory, migrate
 
-    engine = make_engine(AppSettings().database_url)
-    create_tables(engine)
-    return make_session_factory(engine)()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return make_session_factory(engine)
+
+
+def _catalog_session():
+    return _catalog_sessions(AppSettings())()
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from assets.queue_rq import work
+    from assets.runner import Runner
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    settings = AppSettings()
+    if not settings.queue_url:
+        print("error: set VITRINE_QUEUE_URL=redis://… (without a queue, `vitrine3d serve` runs the jobs)", file=sys.stderr)
+        return 2
+    from assets.db import make_engine, make_session_factory
+
+    # Workers never migrate: the API does, and a worker of an older release must not race it.
+    sessions = make_session_factory(make_engine(settings.database_url))
+    work(Runner(sessions, settings.make_storage(), settings.runner_config()), settings.queue_url, burst=args.burst, name=args.name)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    _catalog_sessions(AppSettings())
+    print("catalog schema is up to date", file=sys.stderr)
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from assets.gc import collect
+
+    settings = AppSettings()
+    grace = settings.gc_grace_seconds if args.grace is None else args.grace
+    result = collect(_catalog_sessions(settings), settings.make_storage(), grace, dry_run=args.dry_run)
+    for key in result.removed:
+        print(key)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(result.removed)} orphaned objects; {len(result.too_young)} younger than {grace:g} s kept", file=sys.stderr)
+    return 0
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -176,11 +232,11 @@ def format_report(report: dict, input_bytes: int) -> str:
             f"\ndimensions (m): width {dims['width']:.3f} × height {dims['height']:.3f} × depth {dims['depth']:.3f}"
         )
 
-    lines.append(f"\n{'step':<14}{'seconds':>9}  triangles")
+    lines.append(f"\n{'step':<16}{'seconds':>9}  triangles")
     for step in report["steps"]:
         change = _triangle_change(step.get("triangles_before"), step.get("triangles_after"))
-        lines.append(f"{step['name']:<14}{step['seconds']:>9.3f}  {change}")
-    lines.append(f"{'total':<14}{sum(s['seconds'] for s in report['steps']):>9.3f}")
+        lines.append(f"{step['name']:<16}{step['seconds']:>9.3f}  {change}")
+    lines.append(f"{'total':<16}{sum(s['seconds'] for s in report['steps']):>9.3f}")
 
     for title in ("assumptions", "warnings"):
         if report.get(title):
@@ -190,7 +246,7 @@ def format_report(report: dict, input_bytes: int) -> str:
 
 
 def _row(label: str, before: str, after: str) -> str:
-    return f"{label:<24}{before:>22}{after:>22}"
+    return f"{label:<24}{before:>24}  {after:>24}"
 
 
 def _number(value) -> str:
