@@ -12,8 +12,8 @@ Simplification is meshoptimizer's attribute-aware edge collapse (normals in the 
 hard edges and material borders are kept: vertices that differ in UV or normal are never merged
 (meshoptimizer moves no vertex, it only collapses edges along seams), and each material is its own
 primitive. No part is deleted outright (each keeps at least MIN_PART_TRIANGLES or what it had).
-If locked seams stop the collapse above the budget, a last pass lets borders collapse (PRUNE) and
-says so in the report.
+If locked seams stop the collapse above the budget (a model whose every face is its own UV island),
+a last pass collapses across seams and borders and the report warns that textures may smear there.
 
 The error reached is measured like ../shared/bench/quality.py (`surface_error`): symmetric
 Hausdorff and mean distance as a fraction of the bounding-box diagonal, in the report.
@@ -32,7 +32,7 @@ import numpy as np
 
 from . import errors, meshopt
 from .errors import ConversionError
-from .repair import drop_degenerate, face_normals
+from .repair import drop_degenerate, face_normals, row_keys
 from .surface_error import surface_error, world_triangles
 from .scene import Primitive, Scene
 from .settings import Settings
@@ -71,7 +71,8 @@ def run(conv, settings: Settings) -> None:
             {"name": m.name, "triangles_in": b, "triangles_out": m.triangle_count}
             for m, b in zip(scene.meshes, before)])
         if forced:
-            conv.report.warn("decimation had to collapse UV seams or open borders to reach the budget")
+            conv.report.warn("decimation had to collapse across UV seams and borders to reach the budget: "
+                             "textures may smear along seams; a higher max_triangles avoids it")
     for mesh in scene.meshes:
         mesh.primitives = [optimize_order(drop_degenerate(p)) for p in mesh.primitives]
 
@@ -95,7 +96,7 @@ def simplify_to_budget(scene: Scene, budget: int) -> tuple[float, bool]:
         results = _equal_error(parts, budget, scene)
     forced = results is None
     if forced:
-        results = _to_counts(parts, budget, options=meshopt.PRUNE)
+        results = _to_counts(parts, budget, options=meshopt.PRUNE, seams=False)
     for part, (faces, _) in zip(parts, results):
         p = part.prim
         scene.meshes[part.mesh].primitives[part.index] = Primitive(p.positions, faces, p.material, p.normals, p.uvs)
@@ -136,7 +137,7 @@ def _equal_error(parts: list[Part], budget: int, scene: Scene):
     return best
 
 
-def _to_counts(parts: list[Part], budget: int, options: int = 0):
+def _to_counts(parts: list[Part], budget: int, options: int = 0, seams: bool = True):
     """The same share of every part's triangles, tuned until the drawn total is just under the budget.
 
     Returns the fullest result that fits, or None when none does.
@@ -144,7 +145,8 @@ def _to_counts(parts: list[Part], budget: int, options: int = 0):
     ratio = budget / sum(part.prim.triangle_count * part.instances for part in parts)
     best, best_drawn = None, -1
     for _ in range(SEARCH_STEPS):
-        results = [_simplify(part, max(part.floor, int(part.prim.triangle_count * ratio)), None, options)
+        simplify = _simplify if seams else _simplify_across_seams
+        results = [simplify(part, max(part.floor, int(part.prim.triangle_count * ratio)), None, options)
                    for part in parts]
         drawn = _drawn(parts, results)
         if best_drawn < drawn <= budget:
@@ -164,10 +166,30 @@ def _simplify(part: Part, target: int, error: float | None, options: int = 0) ->
     weights = None if attributes is None else np.ones(3, dtype=np.float32)
     if error is None:
         faces, relative = meshopt.simplify(prim.positions, prim.faces, target, attributes, weights, 1.0, options)
-        return _without_slivers(prim.positions, faces), relative * meshopt.simplify_scale(prim.positions)
-    faces, reached = meshopt.simplify(prim.positions, prim.faces, target, attributes, weights, error,
-                                      options | meshopt.ERROR_ABSOLUTE)
-    return _without_slivers(prim.positions, faces), reached
+        faces, reached = _without_slivers(prim.positions, faces), relative * meshopt.simplify_scale(prim.positions)
+    else:
+        faces, reached = meshopt.simplify(prim.positions, prim.faces, target, attributes, weights, error,
+                                          options | meshopt.ERROR_ABSOLUTE)
+        faces = _without_slivers(prim.positions, faces)
+    if len(faces) == 0:  # a tiny part collapsed to nothing visible: keep it whole rather than lose it
+        return prim.faces, 0.0
+    return faces, reached
+
+
+def _simplify_across_seams(part: Part, target: int, error: None, options: int) -> tuple[np.ndarray, float]:
+    """The last resort: collapse as if vertices sharing a position were one (UV seams and hard edges
+    included), then give each corner the first of that position's original vertices. Textures can
+    smear along seams, so the report says so; it is still better than a missed budget."""
+    prim = part.prim
+    if target >= prim.triangle_count:
+        return prim.faces, 0.0
+    _, first, inverse = np.unique(row_keys(prim.positions), return_index=True, return_inverse=True)
+    welded = inverse.reshape(-1)[prim.faces]
+    faces, relative = meshopt.simplify(prim.positions[first], welded, target, None, None, 1.0, options)
+    faces = _without_slivers(prim.positions, first[faces].astype(np.uint32))
+    if len(faces) == 0:
+        return prim.faces[: part.floor], 0.0
+    return faces, relative * meshopt.simplify_scale(prim.positions)
 
 
 def _without_slivers(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -129,3 +129,13 @@ def test_a_budget_below_one_triangle_per_part_is_refused_not_met_by_deleting_par
     with pytest.raises(ConversionError) as caught:
         simplify_to_budget(scene, 12)
     assert caught.value.code == errors.BUDGET_TOO_SMALL
+
+
+def test_every_face_its_own_uv_island_still_meets_the_budget():
+    mesh = sphere(4)
+    positions = mesh.vertices[mesh.faces].reshape(-1, 3).astype(np.float32)  # no shared vertex at all
+    uvs = np.random.default_rng(0).random((len(positions), 2)).astype(np.float32)
+    prim = Primitive(positions, np.arange(len(positions), dtype=np.uint32).reshape(-1, 3), 0, uvs=uvs)
+    scene = Scene(meshes=[Mesh("islands", [prim])], instances=[Instance("i", 0, np.eye(4))])
+    _, forced = simplify_to_budget(scene, 500)
+    assert forced and 0 < scene.triangle_count <= 500
