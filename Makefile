@@ -18,15 +18,20 @@ PYTHON_STAMP := $(VENV)/.vitrine3d-installed
 NODE_STAMP := node_modules/.vitrine3d-installed
 BUNDLE := viewer/static/vendor/model-viewer/model-viewer.min.js
 
-.PHONY: setup run test chromium clean
+.PHONY: setup run test chromium services clean
 
 setup: $(PYTHON_STAMP) $(BUNDLE)
 
 run: setup
 	$(VENV)/bin/vitrine3d serve --host $(HOST) --port $(PORT)
 
-test: setup chromium
+test: setup chromium services
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+# Redis and PostgreSQL (Debian's) for the scale-out tests, which start private instances of them
+# and of an S3 server (moto) themselves.
+services:
+	scripts/install-services.sh
 
 # Debian's Chromium drives the browser tests; Playwright's own browser download is never used.
 chromium:

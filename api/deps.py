@@ -62,7 +62,9 @@ TenantDep = Annotated[str, Depends(_tenant)]
 
 def public_base_url(request: Request, settings: SettingsDep) -> str:
     """Base of the absolute URLs the API hands out, without a trailing slash."""
-    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+    # With S3, public_base_url is where the bucket's objects are read from (a CDN), not this API.
+    own = settings.public_base_url if settings.storage_url.startswith("file:") else None
+    return (own or str(request.base_url)).rstrip("/")
 
 
 BaseUrlDep = Annotated[str, Depends(public_base_url)]

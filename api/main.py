@@ -2,9 +2,11 @@
 
 Serve it with `vitrine3d serve` (uvicorn's factory mode: `uvicorn --factory api.main:create_app`).
 Each app owns its engine, storage and runner (kept on `app.state`), so tests create as many
-apps as they like, each on its own data directory. The lifespan creates the tables, clears
-half-received uploads, and starts the runner, which first re-queues the jobs a previous process
-left running; on shutdown it stops the runner (running conversions are queued again).
+apps as they like, each on its own data directory. The lifespan migrates the catalog's schema,
+clears half-received uploads, and starts the runner, which first re-queues the jobs a previous
+process left running; on shutdown it stops the runner (running conversions are queued again).
+With a queue URL (`VITRINE_QUEUE_URL=redis://…`) the runner is instead the RQ dispatcher, and
+`vitrine3d worker` processes run the conversions (assets/queue_rq.py).
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from assets.db import create_tables, make_engine, make_session_factory
-from assets.runner import Runner, RunnerConfig
-from assets.storage import LocalStorage, storage_from_url
+from assets.db import make_engine, make_session_factory, migrate
+from assets.queue_rq import Dispatcher
+from assets.runner import Runner
+from assets.storage import LocalStorage
 from viewer.pages import STATIC_DIR, STATIC_URL
+from viewer.poster import close_renderer
 
 from .errors import install_error_handlers
-from .routes import files, jobs, pages, products
+from .rate_limit import RateLimiter
+from .routes import embed, events, files, jobs, pages, products, qr
+from .static_files import PublicStaticFiles
 from .settings import AppSettings
 
 DESCRIPTION = """Upload a product's 3D file; get a web GLB, an iPhone USDZ at real-world scale, and
@@ -35,30 +40,30 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     settings = settings or AppSettings()
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
-    storage = storage_from_url(settings.storage_url)
-    runner = Runner(
-        sessions,
-        storage,
-        RunnerConfig(
-            data_dir=settings.data_dir,
-            soft_timeout=settings.job_soft_timeout,
-            hard_timeout=settings.job_hard_timeout,
-            memory_bytes=settings.job_memory_bytes,
-            concurrency=settings.job_concurrency,
+    storage = settings.make_storage()
+    runner: Runner | Dispatcher
+    if settings.queue_url:
+        runner = Dispatcher(
+            sessions,
+            settings.queue_url,
+            # RQ's own timeout only backs up the worker's: the conversion, then a publish.
+            job_timeout=settings.job_hard_timeout + 2 * settings.job_lease_seconds,
             max_attempts=settings.job_max_attempts,
-            convert_function=settings.convert_function,
-        ),
-    )
+            interval=settings.reconcile_seconds,
+        )
+    else:
+        runner = Runner(sessions, storage, settings.runner_config())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        create_tables(engine)
+        await run_in_threadpool(migrate, engine)
         shutil.rmtree(settings.data_dir / "incoming", ignore_errors=True)  # uploads cut off by a stop
         runner.start()
         try:
             yield
         finally:
             await run_in_threadpool(runner.stop)
+            await run_in_threadpool(close_renderer)  # the poster browser, if publishing started one
             engine.dispose()
 
     app = FastAPI(title="Vitrine3D", description=DESCRIPTION, lifespan=lifespan)
@@ -66,11 +71,15 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     app.state.sessions = sessions
     app.state.storage = storage
     app.state.runner = runner
+    app.state.event_limiter = RateLimiter(settings.events_per_minute)
     install_error_handlers(app)
     app.include_router(products.router)
     app.include_router(jobs.router)
     app.include_router(pages.router)
+    app.include_router(embed.router)
+    app.include_router(qr.router)
+    app.include_router(events.router)
     if isinstance(storage, LocalStorage):
         app.include_router(files.router)
-    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(STATIC_URL, PublicStaticFiles(directory=STATIC_DIR), name="static")
     return app

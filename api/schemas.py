@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processing.settings import Placement, Unit
+from processing.settings import Axis, Fit, Placement, Unit
 
 # A sku is also a path segment (/view/<sku>, /v1/products/<sku>): URL-safe characters only, and it
 # starts with a letter or digit so that "." and ".." (which clients normalise away) are impossible.
@@ -67,6 +67,10 @@ class ModelUploadForm(_Strict):
 
     unit: Unit | None = Field(None, description="Unit of the file's coordinates, when the file does not say.")
     max_triangles: int | None = Field(None, ge=12, le=5_000_000, description="Triangle budget (default 100,000).")
+    up_axis: Axis | None = Field(None, description="The file's up direction (e.g. 'z' for CAD files), when it does not say or says wrong.")
+    front: Axis | None = Field(None, description="The direction the product's front faces in the file (e.g. '-x'); turned to face the shopper.")
+    fit: Fit | None = Field(None, description="'scale' allows a uniform rescale of up to 10% to meet the declared dimensions.")
+    tolerance: float | None = Field(None, gt=0, lt=0.5, description="Relative tolerance when matching the declared dimensions (default 0.02).")
 
 
 class ProductUpdate(StorefrontFields):

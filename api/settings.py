@@ -2,7 +2,10 @@
 
 Read once when the app (or a CLI command) starts and passed down from there; nothing else reads
 the environment. The defaults are the one-machine setup of the README: SQLite and object files in
-./data, jobs in-process. Nested values use `__`, e.g. `VITRINE_LIMITS__ARCHIVE_ENTRIES=100`.
+./data, jobs in-process. Scaling out changes settings only: a PostgreSQL `database_url`, an
+`s3://` `storage_url` (with `s3_endpoint_url` for a store other than AWS), and a `redis://`
+`queue_url` with `vitrine3d worker` processes. Nested values use `__`, e.g.
+`VITRINE_LIMITS__ARCHIVE_ENTRIES=100`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from pathlib import Path
 from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assets.runner import RunnerConfig
+from assets.storage import Storage, storage_from_url
 from processing.settings import Limits
 
 MiB = 1024 * 1024
@@ -22,11 +27,21 @@ class AppSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VITRINE_", env_nested_delimiter="__", frozen=True)
 
     data_dir: Path = Field(Path("./data"), description="Scratch space: upload spooling and job directories.")
-    database_url: str = "sqlite:///./data/vitrine.db"
-    storage_url: str = "file://./data/objects"
-    public_base_url: str | None = Field(
-        None, description="Base of the absolute URLs in responses; None = the request's own base URL."
+    database_url: str = Field(
+        "sqlite:///./data/vitrine.db", description="SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…"
     )
+    storage_url: str = Field("file://./data/objects", description="file://PATH or s3://BUCKET/PREFIX")
+    s3_endpoint_url: str | None = Field(
+        None, description="An S3-compatible endpoint (MinIO, R2, Ceph); None = AWS. Keys: the AWS credential chain."
+    )
+    public_base_url: str | None = Field(
+        None,
+        description=(
+            "Where published objects are read from: the service's public URL with local storage, a CDN or "
+            "bucket URL with S3. None = the request's own base URL (local) or presigned URLs (S3)."
+        ),
+    )
+    queue_url: str = Field("", description="Empty: jobs run in the API process. redis://…: RQ, run `vitrine3d worker`.")
     max_upload_bytes: PositiveInt = 200 * MiB
     job_soft_timeout: PositiveFloat = Field(
         300, description="Seconds before the conversion is asked to stop (SIGTERM)."
@@ -35,6 +50,21 @@ class AppSettings(BaseSettings):
     job_memory_bytes: PositiveInt = Field(4 * GiB, description="Address-space limit of the conversion process.")
     job_concurrency: PositiveInt = 1
     job_max_attempts: PositiveInt = Field(3, description="Runs of a job interrupted by a restart or a storage failure.")
+    job_lease_seconds: PositiveFloat = Field(
+        60, description="A running job's lease, renewed by its worker; when it lapses the job runs again elsewhere."
+    )
+    job_retry_delay: float = Field(
+        5, ge=0, description="Seconds before a job retries after an infrastructure failure, doubled per attempt."
+    )
+    reconcile_seconds: PositiveFloat = Field(
+        2, description="How often the API hands waiting jobs to the queue and re-queues jobs whose lease lapsed."
+    )
+    gc_grace_seconds: float = Field(
+        24 * 3600, ge=0, description="Age before `vitrine3d gc` removes a stored object that no version references."
+    )
+    events_per_minute: PositiveInt = Field(
+        120, description="Shopper events (POST /v1/events) accepted per client address and minute."
+    )
     limits: Limits = Limits()
     convert_function: str | None = Field(
         None,
@@ -43,3 +73,27 @@ class AppSettings(BaseSettings):
             "processing.pipeline.convert (same signature). Leave unset in production."
         ),
     )
+
+    # What the settings build, shared by the API (api/main.py) and the worker (`vitrine3d worker`).
+
+    def make_storage(self) -> Storage:
+        return storage_from_url(
+            self.storage_url, endpoint_url=self.s3_endpoint_url, public_base_url=self._storage_public_base_url()
+        )
+
+    def _storage_public_base_url(self) -> str | None:
+        # Local objects are served by the API, whose base URL public_base_url already is.
+        return None if self.storage_url.startswith("file:") else self.public_base_url
+
+    def runner_config(self) -> RunnerConfig:
+        return RunnerConfig(
+            data_dir=self.data_dir,
+            soft_timeout=self.job_soft_timeout,
+            hard_timeout=self.job_hard_timeout,
+            memory_bytes=self.job_memory_bytes,
+            concurrency=self.job_concurrency,
+            max_attempts=self.job_max_attempts,
+            convert_function=self.convert_function,
+            lease_seconds=self.job_lease_seconds,
+            retry_delay=self.job_retry_delay,
+        )

@@ -22,7 +22,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
-from processing.ingest import sniff
+from processing.ingest import ACCEPTED, sniff
 
 from .errors import ApiError
 
@@ -195,7 +195,7 @@ class _Sink:
             raise ApiError(
                 415,
                 "UNSUPPORTED_FORMAT",
-                "The file is not a format we convert: GLB, glTF or OBJ (zipped with their files), OBJ, STL or PLY.",
+                f"The file is not a format we convert: {ACCEPTED}.",
             )
         return ReceivedFile(self.path, self.size, self._digest.hexdigest(), self.filename, dict(self.fields))
 

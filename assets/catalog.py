@@ -2,8 +2,8 @@
 
 Routes and runners call these instead of writing SQL themselves, so tenant scoping is applied
 the same way everywhere: every lookup by sku or job id takes the tenant, and another tenant's
-row is simply not found. Functions take a session and leave committing to the caller, except
-the job-state transitions the runner makes, which are each one committed statement.
+row is simply not found. Functions take a session and leave committing to the caller. The
+job-state transitions the runners make (claims, leases, fencing) are in assets/leases.py.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import ApiKey, Job, Product, Upload, Version, VersionObject, utcnow
+from .models import ApiKey, EventCount, Job, Product, TenantSettings, Upload, Version, VersionObject, utcnow
 
 DEFAULT_TENANT = "default"
 KEY_PREFIX = "vk_"
@@ -111,86 +110,6 @@ def get_job(session: Session, tenant: str, job_id: str) -> Job | None:
     return session.scalar(select(Job).where(Job.id == job_id, Job.tenant == tenant))
 
 
-@dataclass(frozen=True)
-class ClaimedJob:
-    """What a runner needs to run one attempt of a job."""
-
-    id: str
-    attempt: int
-    product_id: int
-    sku: str
-    upload_key: str
-    settings: dict
-
-
-def claim_next_job(session: Session) -> ClaimedJob | None:
-    """Move the oldest queued job to running and return it; None when nothing is queued.
-
-    The conditional UPDATE makes the claim safe when several runner threads race for one job.
-    """
-    while True:
-        job = session.scalar(select(Job).where(Job.status == "queued").order_by(Job.created).limit(1))
-        if job is None:
-            return None
-        claimed = session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.status == "queued")
-            .values(status="running", attempts=Job.attempts + 1, started=utcnow(), progress=0.0)
-        )
-        session.commit()
-        if claimed.rowcount == 1:
-            session.refresh(job)
-            return ClaimedJob(
-                job.id, job.attempts, job.product_id, job.product.sku, job.upload.storage_key, job.settings
-            )
-
-
-def set_progress(session: Session, job: ClaimedJob, progress: float) -> None:
-    session.execute(update(Job).where(current_attempt(job)).values(progress=progress))
-    session.commit()
-
-
-def finish_failed(session: Session, job: ClaimedJob, code: str, message: str) -> None:
-    session.execute(
-        update(Job)
-        .where(current_attempt(job))
-        .values(status="failed", error_code=code, error_message=message[:500], finished=utcnow())
-    )
-    session.commit()
-
-
-def requeue(session: Session, job: ClaimedJob) -> None:
-    """Give a running attempt back to the queue (shutdown, or an infrastructure failure)."""
-    session.execute(update(Job).where(current_attempt(job)).values(status="queued", progress=0.0, started=None))
-    session.commit()
-
-
-def recover_interrupted(session: Session, max_attempts: int) -> tuple[int, int]:
-    """At start-up: jobs left `running` by a previous process run again, unless out of attempts.
-
-    Returns (requeued, failed).
-    """
-    running = Job.status == "running"
-    failed = session.execute(
-        update(Job)
-        .where(running, Job.attempts >= max_attempts)
-        .values(
-            status="failed",
-            error_code="INTERRUPTED",
-            error_message="The conversion was interrupted too many times; upload the file again.",
-            finished=utcnow(),
-        )
-    ).rowcount
-    requeued = session.execute(update(Job).where(running).values(status="queued", progress=0.0)).rowcount
-    session.commit()
-    return requeued, failed
-
-
-def current_attempt(job: ClaimedJob):
-    """Fencing: only the attempt that claimed the job may change it (a re-run or a delete wins)."""
-    return (Job.id == job.id) & (Job.status == "running") & (Job.attempts == job.attempt)
-
-
 # Published objects ------------------------------------------------------------------------------
 
 
@@ -203,3 +122,57 @@ def published_object(session: Session, key: str) -> VersionObject | None:
         .where(VersionObject.key == key)
         .limit(1)
     )
+
+
+# Storefront settings and shopper events (issue 7) ------------------------------------------------
+
+
+def allowed_origins(session: Session, tenant: str) -> list[str]:
+    """The storefront origins allowed to frame the tenant's viewer pages (empty: none)."""
+    return list(session.scalar(select(TenantSettings.allowed_origins).where(TenantSettings.tenant == tenant)) or [])
+
+
+def set_allowed_origins(session: Session, tenant: str, origins: list[str]) -> None:
+    row = session.get(TenantSettings, tenant)
+    if row is None:
+        session.add(TenantSettings(tenant=tenant, allowed_origins=origins))
+    else:
+        row.allowed_origins = origins
+
+
+def count_event(session: Session, product_id: int, kind: str, day: str) -> None:
+    """Add one to the product's counter of `kind` on `day`; commits (it may retry a racing insert)."""
+    key = (EventCount.product_id == product_id) & (EventCount.day == day) & (EventCount.kind == kind)
+    for _ in range(2):
+        if session.execute(update(EventCount).where(key).values(count=EventCount.count + 1)).rowcount:
+            session.commit()
+            return
+        session.add(EventCount(product_id=product_id, day=day, kind=kind, count=1))
+        try:
+            session.commit()
+            return
+        except IntegrityError:
+            session.rollback()  # another request created the row first: update it instead
+
+
+def event_counts(session: Session, product_id: int, since_day: str) -> list[tuple[str, str, int]]:
+    """(day, kind, count) of a product from `since_day` on, oldest day first."""
+    query = (
+        select(EventCount.day, EventCount.kind, EventCount.count)
+        .where(EventCount.product_id == product_id, EventCount.day >= since_day)
+        .order_by(EventCount.day, EventCount.kind)
+    )
+    return [tuple(row) for row in session.execute(query)]
+
+
+def event_totals(session: Session, product_ids: list[int], kinds: tuple[str, ...]) -> dict[int, dict[str, int]]:
+    """All-time totals of `kinds` per product, in one query (the catalog list shows them)."""
+    query = (
+        select(EventCount.product_id, EventCount.kind, func.sum(EventCount.count))
+        .where(EventCount.product_id.in_(product_ids), EventCount.kind.in_(kinds))
+        .group_by(EventCount.product_id, EventCount.kind)
+    )
+    totals: dict[int, dict[str, int]] = {}
+    for product_id, kind, total in session.execute(query):
+        totals.setdefault(product_id, {})[kind] = int(total)
+    return totals

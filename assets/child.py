@@ -12,16 +12,20 @@ unexpected exception (its traceback on stderr, which the runner logs), a signal 
 result.json, and the runner derives the failure code from the exit status.
 
 Only the standard library is imported at module level: the limits must be in force before
-trimesh, numpy or usd-core map any memory.
+trimesh, numpy or usd-core map any memory. The child also dies with its runner (Linux
+PR_SET_PDEATHSIG): a worker killed with SIGKILL leaves no conversion running on unsupervised,
+its job runs again elsewhere once the lease lapses.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import math
 import os
 import resource
+import signal
 import sys
 from pathlib import Path
 
@@ -33,6 +37,7 @@ RESULT_FILE = "result.json"
 DEFAULT_CONVERT = "processing.pipeline:convert"
 # Exit status when a MemoryError left too little memory even to write result.json.
 OUT_OF_MEMORY_EXIT = 86
+PR_SET_PDEATHSIG = 1
 
 OUT_OF_MEMORY_MESSAGE = (
     "The conversion needed more memory than a job may use; try a simpler model or a lower max_triangles."
@@ -40,6 +45,7 @@ OUT_OF_MEMORY_MESSAGE = (
 
 
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     os.chdir(argv[1])
     job = json.loads(Path(JOB_FILE).read_text())
     _limit_resources(job["memory_bytes"], job["cpu_seconds"])
@@ -70,6 +76,14 @@ def _convert(job: dict) -> dict:
     except ConversionError as exc:
         return {"error": exc.as_dict()}
     return {"outputs": {kind: str(path) for kind, path in conversion.outputs.items()}}
+
+
+def _die_with_parent() -> None:
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the runner died before the request took effect
+        os._exit(1)
 
 
 def _limit_resources(memory_bytes: int, cpu_seconds: int) -> None:

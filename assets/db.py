@@ -1,21 +1,26 @@
-"""The catalog database: engine and session factory from a URL.
+"""The catalog database: engine and session factory from a URL, and its schema migrations.
 
 SQLite is the default (one file in ./data); it is opened in WAL mode with a busy timeout, so the
 API threads and the job runner thread read and write side by side without "database is locked".
-Any other SQLAlchemy URL (PostgreSQL) works unchanged.
+PostgreSQL (`postgresql+psycopg://…`) works unchanged: same models, same migrations.
+
+The schema is Alembic's (assets/migrations/): `migrate` brings any database to the newest
+revision, and is what the API runs at start-up (`vitrine3d migrate` does it on its own). A
+catalog made before migrations existed (tables created at start-up, no alembic_version) is
+stamped with the first revision, which is exactly what those tables were, then upgraded.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Base
-
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BASELINE = "0001"  # the tables the foundation created without migrations
 
 
 def make_engine(url: str) -> Engine:
@@ -45,5 +50,32 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def create_tables(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the catalog's schema to `revision` (the newest by default); a no-op when it is there."""
+    from alembic import command
+
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        tables = set(inspect(connection).get_table_names())
+        if "products" in tables and "alembic_version" not in tables:
+            command.stamp(config, BASELINE)
+        command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo revisions down to `revision` ("base": nothing left); for tests and operators."""
+    from alembic import command
+
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def _alembic_config():
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config

@@ -58,6 +58,15 @@ class Product(Base):
     depth: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str | None] = mapped_column(String(4))
     placement: Mapped[str] = mapped_column(String(8), default="floor")
+    # Storefront text for AR (issue 7): the Quick Look banner, Scene Viewer's title and link, and
+    # the locale whose unit the viewer's dimension labels use. All optional, all shown escaped.
+    price: Mapped[str | None] = mapped_column(String(32))
+    call_to_action: Mapped[str | None] = mapped_column(String(64))
+    checkout_title: Mapped[str | None] = mapped_column(String(120))
+    checkout_subtitle: Mapped[str | None] = mapped_column(String(120))
+    title: Mapped[str | None] = mapped_column(String(200))
+    link: Mapped[str | None] = mapped_column(String(2000))
+    locale: Mapped[str | None] = mapped_column(String(35))
     published_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("versions.id", use_alter=True, ondelete="SET NULL")
     )
@@ -122,6 +131,32 @@ class Job(Base):
     created: Mapped[datetime] = mapped_column(default=utcnow)
     started: Mapped[datetime | None]
     finished: Mapped[datetime | None]
+    # Leases and retries (issue 6, see assets/leases.py): the running attempt's owner and when its
+    # lease lapses; the earliest time a retried job may run; when it was last handed to the queue.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]
+    enqueued: Mapped[datetime | None]
 
     product: Mapped[Product] = relationship()
     upload: Mapped[Upload] = relationship()
+
+
+class TenantSettings(Base):
+    """Per-tenant storefront settings: the origins allowed to frame the viewer (CSP frame-ancestors)."""
+
+    __tablename__ = "tenant_settings"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    allowed_origins: Mapped[list] = mapped_column(JSON, default=list)  # ["https://shop.example", ...]
+
+
+class EventCount(Base):
+    """Shopper events counted per product, UTC day and kind: no visitor data is ever stored."""
+
+    __tablename__ = "event_counts"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, portable across backends
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

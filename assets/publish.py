@@ -15,12 +15,15 @@ the manifest of the one that published.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
+
+from viewer.poster import render_poster
 
 from .leases import ClaimedJob, current_attempt
 from .models import Job, Product, Version, VersionObject, utcnow
@@ -54,9 +57,12 @@ def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, 
         if kind not in outputs and kind in OPTIONAL_KINDS:
             continue
         key = object_key(sha256_file(outputs[kind]), ext)
-        if not storage.exists(key):
-            storage.put(key, outputs[kind], content_type)
+        # Put even when the key exists: the same bytes again, but a fresh modification time, so
+        # `vitrine3d gc` cannot take an old orphan with this content while we commit.
+        storage.put(key, outputs[kind], content_type)
         objects.append(VersionObject(kind=kind, key=key, content_type=content_type))
+    if (poster := _store_poster(storage, job, outputs["glb"])) is not None:
+        objects.append(poster)
     manifest = {
         "sku": job.sku,
         "job": job.id,
@@ -90,3 +96,16 @@ def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, 
         session.execute(update(Product).where(Product.id == job.product_id).values(published_version_id=version.id))
     log.info("job %s: published version %s of %s", job.id, version.id, job.sku)
     return True
+
+
+def _store_poster(storage: Storage, job: ClaimedJob, glb: Path) -> VersionObject | None:
+    """Render the poster (viewer/poster.py) and store it; a failure is a warning, never a failed publish."""
+    try:
+        poster = render_poster(glb)
+    except Exception as exc:
+        log.warning("job %s: published without a poster: %s", job.id, exc)
+        return None
+    key = object_key(hashlib.sha256(poster).hexdigest(), "webp")
+    if not storage.exists(key):
+        storage.put(key, poster, "image/webp")
+    return VersionObject(kind="poster", key=key, content_type="image/webp")

@@ -168,22 +168,23 @@ class Runner:
         scratch = self.scratch_root / f"{job.id}-{job.attempt}"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
-        try:
-            with _LeaseKeeper(self.sessions, job, self.config.lease_seconds) as lease:
+        with _LeaseKeeper(self.sessions, job, self.config.lease_seconds) as lease:
+            try:
                 log.info("job %s: attempt %d for %s", job.id, job.attempt, job.sku)
                 self._prepare(job, scratch)
                 outcome = self._supervise(job, scratch, lease)
-                if outcome.interrupted:
-                    with self.sessions() as session:
-                        leases.requeue(session, job)
-                elif outcome.outputs is None:
-                    log.info("job %s: failed with %s", job.id, outcome.code)
-                    with self.sessions() as session:
-                        leases.finish_failed(session, job, outcome.code, outcome.message)
-                else:
+                if outcome.outputs is not None:
                     self._publish(job, outcome.outputs)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+                    return
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            # Recorded once the scratch is gone: a job seen as finished has left nothing behind.
+            with self.sessions() as session:
+                if outcome.interrupted:
+                    leases.requeue(session, job)
+                else:
+                    log.info("job %s: failed with %s", job.id, outcome.code)
+                    leases.finish_failed(session, job, outcome.code, outcome.message)
 
     def _prepare(self, job: ClaimedJob, scratch: Path) -> None:
         """Copy the original into the scratch directory and write the child's instructions."""

@@ -1,7 +1,7 @@
 """Where files live: a tiny storage interface and its local-disk backend.
 
 Everything that stores bytes (uploaded originals, published GLB/USDZ/report files, manifests) goes
-through `Storage`, so a later backend (S3) changes settings, not code. Keys are `/`-separated
+through `Storage`, so the S3 backend (assets/storage_s3.py) changes settings, not code. Keys are `/`-separated
 relative names chosen by the server, never by a client; published files are content-addressed
 (`objects/<sha256>.<ext>`) and therefore immutable.
 """
@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
@@ -39,6 +40,9 @@ class Storage(Protocol):
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys that start with `prefix`, in no particular order."""
+
+    def entries(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        """(key, last modified, UTC) of the keys that start with `prefix`: what `vitrine3d gc` ages."""
 
 
 def object_key(digest: str, ext: str) -> str:
@@ -107,11 +111,28 @@ class LocalStorage:
                 if key.startswith(prefix):
                     yield key
 
+    def entries(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        for key in self.list(prefix):
+            try:
+                yield key, datetime.fromtimestamp(self.path(key).stat().st_mtime, UTC)
+            except FileNotFoundError:
+                continue  # deleted while we listed
 
-def storage_from_url(url: str) -> Storage:
-    """The backend named by a storage URL, e.g. `file://./data/objects` or `file:///srv/objects`."""
+
+def storage_from_url(url: str, *, endpoint_url: str | None = None, public_base_url: str | None = None) -> Storage:
+    """The backend named by a storage URL: `file://./data/objects`, `file:///srv/objects`, `s3://bucket/prefix`.
+
+    `endpoint_url` and `public_base_url` only concern S3 (an S3-compatible endpoint; a CDN or
+    bucket URL that serves published objects, instead of presigned URLs).
+    """
     parts = urlsplit(url)
     if parts.scheme == "file":
         # `file://./data` keeps a relative path (netloc "."), `file:///srv` an absolute one.
         return LocalStorage(Path(unquote(parts.netloc + parts.path)))
-    raise ValueError(f"unsupported storage URL scheme {parts.scheme!r}: expected file://")
+    if parts.scheme == "s3" and parts.netloc:
+        from .storage_s3 import S3Storage
+
+        return S3Storage(
+            parts.netloc, unquote(parts.path), endpoint_url=endpoint_url, public_base_url=public_base_url
+        )
+    raise ValueError(f"unsupported storage URL {url!r}: expected file://PATH or s3://BUCKET/PREFIX")

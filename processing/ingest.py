@@ -6,15 +6,20 @@
   then extracted while counting real bytes, so the unpacked-size and ratio limits hold even when
   the archive lies about its sizes.
 - Exactly one model file must be in the archive; its format is sniffed from its bytes too.
+  A USDZ is a zip too, told apart by its first entry (a .usda/.usdc layer, as the format requires);
+  it is unpacked under the same limits and its first entry is the root layer.
 - `resolve_reference` is the one resolver every loader uses for the files a model names
-  (glTF `uri`, `mtllib`, `map_Kd`): relative paths inside the upload only, nothing else, ever.
+  (glTF `uri`, `mtllib`, `map_Kd`, DAE `init_from`, FBX and USD texture paths): paths inside the
+  upload only, nothing else, ever. Suppliers export from Windows machines, so for the formats
+  whose files carry the exporter's own disk paths (MTL, FBX, DAE, 3DS) an absolute or backslashed
+  path is matched by its file name to a file inside the upload; it never reaches outside it.
 """
 from __future__ import annotations
 
 import shutil
 import stat
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
@@ -22,11 +27,27 @@ from . import errors
 from .errors import ConversionError
 from .settings import Limits, Settings
 
-MODEL_FORMATS = ("glb", "gltf", "obj", "stl", "ply")
-_MODEL_SUFFIXES = {".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".stl": "stl", ".ply": "ply"}
+MODEL_FORMATS = ("glb", "gltf", "obj", "stl", "ply", "fbx", "dae", "3ds", "step", "usd", "usdz")
+_MODEL_SUFFIXES = {
+    ".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".stl": "stl", ".ply": "ply", ".fbx": "fbx",
+    ".dae": "dae", ".3ds": "3ds", ".step": "step", ".stp": "step", ".usd": "usd", ".usda": "usd",
+    ".usdc": "usd",
+}
+_USD_LAYER_SUFFIXES = (".usd", ".usda", ".usdc")
+_3DS_TOP_CHUNKS = (0x0002, 0x3D3D, 0xB000)  # version, editor, keyframer: what follows 0x4D4D
 _ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")
 _OBJ_KEYWORDS = (b"v", b"vt", b"vn", b"f", b"o", b"g", b"s", b"mtllib", b"usemtl", b"#", b"l", b"p")
 _CHUNK = 1 << 16
+
+
+@dataclass
+class Stated:
+    """What a file says about its own scale and axes, filled by its loader (None: it says nothing)."""
+
+    metres_per_unit: float | None = None
+    up_axis: str | None = None      # "+y", "+z", ... in the file's own coordinates
+    unit_source: str = ""           # where the file says each, for the report ("FBX UnitScaleFactor")
+    up_source: str = ""
 
 
 @dataclass
@@ -37,18 +58,33 @@ class Upload:
     root: Path          # the model file itself
     directory: Path     # the only folder references may reach
     archive: bool
+    stated: Stated = field(default_factory=Stated)
 
 
 def sniff(head: bytes, size: int | None = None) -> str | None:
-    """The format of a file from its first bytes (and its size, for binary STL): glb, gltf, zip,
-    obj, stl or ply, or None when it is none of these."""
+    """The format of a file from its first bytes (and its size, for binary STL and 3DS): glb, gltf,
+    zip, usdz, obj, stl, ply, fbx, dae, 3ds, step or usd, or None when it is none of these."""
     if head.startswith(b"glTF"):
         return "glb"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+    if head.startswith(b"PK\x03\x04"):
+        return "usdz" if _first_zip_entry(head).lower().endswith(_USD_LAYER_SUFFIXES) else "zip"
+    if head.startswith(b"PK\x05\x06"):
         return "zip"
     if head.startswith((b"ply\n", b"ply\r\n")):
         return "ply"
+    if head.startswith(b"Kaydara FBX Binary"):
+        return "fbx"
+    if head.startswith((b"PXR-USDC", b"#usda")):
+        return "usd"
+    if _looks_like_3ds(head, size):
+        return "3ds"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"ISO-10303-21;"):
+        return "step"
+    if text.startswith(b"; FBX"):
+        return "fbx"
+    if text.startswith(b"<") and b"<COLLADA" in head:
+        return "dae"
     if text.startswith(b"{") and b'"asset"' in head:
         return "gltf"
     if text[:5].lower() == b"solid" and b"facet" in head:
@@ -58,6 +94,21 @@ def sniff(head: bytes, size: int | None = None) -> str | None:
     if _looks_like_obj(text):
         return "obj"
     return None
+
+
+def _first_zip_entry(head: bytes) -> str:
+    """The name in the zip's first local header (USDZ requires its root layer to come first)."""
+    if len(head) < 30:
+        return ""
+    length = int.from_bytes(head[26:28], "little")
+    return head[30:30 + length].decode("utf-8", "replace")
+
+
+def _looks_like_3ds(head: bytes, size: int | None) -> bool:
+    """A 3DS main chunk (0x4D4D) whose length is the file's, followed by a known top chunk."""
+    if len(head) < 12 or size is None or int.from_bytes(head[:2], "little") != 0x4D4D:
+        return False
+    return int.from_bytes(head[2:6], "little") == size and int.from_bytes(head[6:8], "little") in _3DS_TOP_CHUNKS
 
 
 def _looks_like_binary_stl(head: bytes, size: int | None) -> bool:
@@ -92,13 +143,15 @@ def prepare(source: Path, directory: Path, limits: Limits) -> Upload:
     if kind is None:
         raise ConversionError(
             errors.UNSUPPORTED_FORMAT,
-            "The file is not a format we read (GLB, glTF in a zip, OBJ, STL, PLY, or a zip of them).",
+            f"The file is not a format we read ({ACCEPTED})."
         )
     directory.mkdir(parents=True, exist_ok=True)
     if kind == "zip":
         extract_zip(source, directory, limits)
         root, kind = _find_model(directory)
         return Upload(kind, root, directory, archive=True)
+    if kind == "usdz":
+        return Upload("usd", _unpack_usdz(source, directory, limits), directory, archive=True)
     if kind == "gltf":
         raise ConversionError(
             errors.REFERENCE_MISSING,
@@ -107,6 +160,18 @@ def prepare(source: Path, directory: Path, limits: Limits) -> Upload:
     root = directory / f"model.{kind}"
     shutil.copyfile(source, root)
     return Upload(kind, root, directory, archive=False)
+
+
+ACCEPTED = ("GLB; glTF, OBJ, FBX, COLLADA or 3DS with their textures in a zip; FBX; STL; PLY; "
+            "STEP; USD; USDZ")
+
+
+def _unpack_usdz(source: Path, directory: Path, limits: Limits) -> Path:
+    """A USDZ under the archive limits; its first entry is the root layer (the USDZ rule)."""
+    extract_zip(source, directory, limits)
+    with zipfile.ZipFile(source) as archive:
+        first = archive.infolist()[0].filename
+    return directory / first
 
 
 def extract_zip(source: Path, directory: Path, limits: Limits) -> None:
@@ -198,14 +263,14 @@ def _find_model(directory: Path) -> tuple[Path, str]:
         p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in _MODEL_SUFFIXES
     )
     if not candidates:
-        raise ConversionError(errors.UNSUPPORTED_FORMAT, "The archive holds no model file (.glb, .gltf, .obj, .stl, .ply).")
+        raise ConversionError(errors.UNSUPPORTED_FORMAT, f"The archive holds no model file ({', '.join(sorted(_MODEL_SUFFIXES))}).")
     if len(candidates) > 1:
         names = ", ".join(str(p.relative_to(directory)) for p in candidates[:5])
         raise ConversionError(errors.AMBIGUOUS_ARCHIVE, f"The archive holds several model files ({names}); upload one model per zip.")
     root = candidates[0]
     with root.open("rb") as fh:
         kind = sniff(fh.read(4096), root.stat().st_size)
-    if kind not in MODEL_FORMATS:
+    if kind == "usdz" or kind not in MODEL_FORMATS:
         raise ConversionError(
             errors.UNSUPPORTED_FORMAT,
             f"'{root.relative_to(directory)}' is not a valid {root.suffix.lstrip('.').upper()} file.",
@@ -213,36 +278,55 @@ def _find_model(directory: Path) -> tuple[Path, str]:
     return root, kind
 
 
-def resolve_reference(directory: Path, base: Path, reference: str) -> Path:
-    """The file a model refers to, if and only if it is a plain relative path inside the upload.
+def resolve_reference(directory: Path, base: Path, reference: str, by_name: bool = False) -> Path:
+    """The file a model refers to, if and only if it is inside the upload.
 
-    `base` is the folder of the file holding the reference. URLs of any scheme, absolute paths,
-    `..`, backslashes and percent-encoded escapes of them are refused; nothing is ever fetched.
+    `base` is the folder of the file holding the reference. URLs of any scheme, network paths,
+    `..` and percent-encoded escapes of them are refused; nothing is ever fetched. A plain
+    relative path is resolved from `base`. With `by_name` (MTL, FBX, DAE, 3DS: files that carry
+    the exporter's own disk paths), an absolute or backslashed path — `C:\\Users\\bob\\wood.png`,
+    `/home/bob/wood.png` — and a relative one not found where it says are matched by file name,
+    ignoring case, to one file inside the upload. Without it, those are refused (glTF, USD).
     """
     decoded = unquote(reference)
-    lowered = decoded.strip().lower()
+    posix = decoded.replace("\\", "/")
+    drive = len(posix) > 2 and posix[0].isalpha() and posix[1] == ":" and posix[2] == "/"
+    absolute = drive or posix.startswith("/")
     if (
         not decoded.strip()
-        or ":" in decoded
-        or "\\" in decoded
         or "\x00" in decoded
-        or decoded.startswith("/")
-        or any(part == ".." for part in PurePosixPath(decoded).parts)
-        or lowered.startswith("//")
+        or posix.startswith("//")                      # network share or scheme-relative URL
+        or (":" in posix and not drive)                # any scheme (http:, file:, data:) or stream
+        or any(part == ".." for part in PurePosixPath(posix).parts)
+        or ((absolute or "\\" in decoded) and not by_name)
     ):
         raise ConversionError(
             errors.REFERENCE_UNSAFE,
             f"The model refers to '{_shown(reference)}', which is not a file inside the upload; "
             "only relative paths to files in the zip are allowed.",
         )
-    candidate = (base / decoded).resolve()
     root = directory.resolve()
-    if root not in candidate.parents or not candidate.is_file():
-        raise ConversionError(
-            errors.REFERENCE_MISSING,
-            f"The model refers to '{_shown(reference)}', which is not in the upload; add it to the zip.",
-        )
-    return candidate
+    if not absolute:
+        candidate = (base / posix).resolve()
+        if root in candidate.parents and candidate.is_file():
+            return candidate
+    if by_name:
+        found = _find_by_name(root, PurePosixPath(posix).name)
+        if found is not None:
+            return found
+    raise ConversionError(
+        errors.REFERENCE_MISSING,
+        f"The model refers to '{_shown(reference)}', which is not in the upload; add it to the zip.",
+    )
+
+
+def _find_by_name(root: Path, name: str) -> Path | None:
+    """The one file inside `root` called `name` (case ignored: 3DS and Windows paths shout)."""
+    matches = [p for p in root.rglob("*") if p.name.lower() == name.lower() and p.is_file()
+               and not p.is_symlink()]
+    exact = [p for p in matches if p.name == name]
+    chosen = exact if len(exact) == 1 else matches
+    return chosen[0].resolve() if len(chosen) == 1 else None
 
 
 def _shown(reference: str) -> str:

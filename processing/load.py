@@ -10,6 +10,12 @@ must not be:
   and Pillow's decompression-bomb warning is an error;
 - counts are pre-scanned (OBJ faces, PLY header, STL size) before a parser allocates anything.
 Whatever the source carries that we drop (extensions, vertex colours, points, lines) is a warning.
+
+The other catalog formats have a module each, registered in `LOADERS` at the end: FBX (ufbx,
+load_fbx), COLLADA (trimesh + pycollada behind a DTD check, load_collada), 3DS (Assimp,
+load_3ds), STEP (OpenCASCADE via cascadio, load_step) and USD/USDZ (usd-core, every asset path
+checked before composing, load_usd). Each records what the file states about its unit and up
+axis in `upload.stated` for `normalize`.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
-from . import errors
+from . import errors, gltf_details, load_3ds, load_collada, load_fbx, load_step, load_usd
 from .errors import ConversionError
 from .ingest import Upload, resolve_reference
 from .report import Report
@@ -38,7 +44,6 @@ DEFAULT_MATERIAL = Material(name="default", base_color_factor=(0.8, 0.8, 0.8, 1.
                             metallic_factor=0.0, roughness_factor=0.7)
 # glTF features trimesh does not carry into its scene; each becomes a warning when present.
 _GLTF_IGNORED = {
-    "KHR_texture_transform": "texture transforms are not applied",
     "KHR_materials_variants": "material variants dropped (only the default look is kept)",
     "KHR_draco_mesh_compression": "Draco-compressed meshes cannot be read",
     "EXT_meshopt_compression": "meshopt-compressed data cannot be read",
@@ -75,7 +80,8 @@ class SafeResolver(trimesh.resolvers.Resolver):
 
     def get(self, name: str) -> bytes:
         try:
-            path = resolve_reference(self.upload.directory, self.upload.root.parent, name)
+            path = resolve_reference(self.upload.directory, self.upload.root.parent, name,
+                                     by_name=self.upload.format in BY_NAME_FORMATS)
         except ConversionError as exc:
             (self.missing.append(name) if exc.code == errors.REFERENCE_MISSING else self.refused.append(exc))
             raise FileNotFoundError(name) from None
@@ -238,13 +244,14 @@ PRECHECKS: dict[str, Callable[[Path, Limits, Report], None]] = {
 
 # --- trimesh → Scene -----------------------------------------------------------------------------
 
-def _load_with_trimesh(upload: Upload, resolver: SafeResolver, limits: Limits, report: Report) -> Scene:
+def _load_with_trimesh(upload: Upload, resolver: SafeResolver, limits: Limits, report: Report,
+                       data: bytes | None = None) -> Scene:
     Image.MAX_IMAGE_PIXELS = limits.texture_pixels
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             # From memory, not a named file: trimesh would name meshes after the server path.
-            loaded = trimesh.load(io.BytesIO(upload.root.read_bytes()), file_type=upload.format,
+            loaded = trimesh.load(io.BytesIO(upload.root.read_bytes() if data is None else data), file_type=upload.format,
                                   resolver=resolver, process=False, force="scene")
         except ConversionError:
             raise
@@ -370,3 +377,20 @@ class SceneBuilder:
 LOADERS: dict[str, Callable[[Upload, SafeResolver, Limits, Report], Scene]] = {
     fmt: _load_with_trimesh for fmt in ("glb", "gltf", "obj", "stl", "ply")
 }
+
+
+def _load_gltf(upload: Upload, resolver: SafeResolver, limits: Limits, report: Report) -> Scene:
+    """glTF through trimesh, with what its reader drops (texture transforms, wrap modes,
+    material extensions) put back or reported by `gltf_details`."""
+    gltf, _ = read_gltf_json(upload.root, limits)
+    return gltf_details.load(upload.root.read_bytes(), gltf, report,
+                             lambda data: _load_with_trimesh(upload, resolver, limits, report, data))
+
+
+LOADERS.update(glb=_load_gltf, gltf=_load_gltf)
+
+# Formats beyond trimesh's, each in a module named for it (issue 5).
+LOADERS.update(fbx=load_fbx.load, dae=load_collada.load, **{"3ds": load_3ds.load},
+               step=load_step.load, usd=load_usd.load)
+# Files that carry the exporter's own disk paths (Windows ones, often): matched by file name.
+BY_NAME_FORMATS = ("obj", "fbx", "dae", "3ds")

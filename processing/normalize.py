@@ -101,7 +101,7 @@ def _pose(fmt: str, stated: Stated, settings: Settings, report: Report) -> np.nd
     if settings.up_axis:
         up, why = settings.up_axis, "given with the upload"
     elif stated.up_axis:
-        up, why = stated.up_axis, f"stated by the file: {stated.source}"
+        up, why = stated.up_axis, f"stated by the file: {stated.up_source}"
     elif fmt in FILE_UNITS:
         up, why = "+y", "glTF defines it"
     else:
@@ -134,7 +134,7 @@ def choose_unit(fmt: str, stated: Stated, size: np.ndarray, settings: Settings, 
     elif fmt in FILE_UNITS:
         choice = UnitChoice(FILE_UNITS[fmt], "m", f"stated by the {fmt.upper()} format")
     elif stated.metres_per_unit:
-        choice = UnitChoice(stated.metres_per_unit, unit_name(stated.metres_per_unit), f"stated by the file: {stated.source}")
+        choice = UnitChoice(stated.metres_per_unit, unit_name(stated.metres_per_unit), f"stated by the file: {stated.unit_source}")
     elif settings.dimensions is not None:
         return UnitChoice(None, "", "inferred from the declared dimensions")
     else:

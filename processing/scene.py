@@ -56,6 +56,12 @@ class Material:
     alpha_mode: AlphaMode = "OPAQUE"
     alpha_cutoff: float = 0.5
     double_sided: bool = False
+    # Sampler wrap per glTF slot name, as (s, t) in "repeat" | "clamp" | "mirror"; a slot not
+    # listed repeats (glTF's default).
+    texture_wrap: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # glTF KHR_materials_* extensions of the source material, as their JSON: the core model above
+    # cannot hold them, so each exporter carries what its format can and reports the rest.
+    extensions: dict[str, dict] = field(default_factory=dict)
 
     def texture_slots(self) -> dict[str, int]:
         """The texture indices this material uses, by glTF slot name."""

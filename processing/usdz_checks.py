@@ -6,11 +6,16 @@
 2. sublayers, references and payloads of every layer must stay inside the package; this runs
    on the layers alone, before the stage is composed, so checking a hostile package never opens
    a file outside it (it stops here if one escapes);
-3. `pxr.UsdValidation` with every validator keyword that concerns a static, shaded model
-   (core, geometry, shading, skinning, the usdz package rules); issues of error severity count;
+3. `pxr.UsdValidation` with every validator keyword the installed usd-core registers (core,
+   geometry and its subsets, shading, skinning, the usdz package rules, and lux/media/physics,
+   which cost nothing on a model and catch prims we never meant to write); issues of error
+   severity count, and a test fails when a usd-core upgrade brings a keyword not listed here;
 4. the ARKit profile rules that usd-core 26 no longer ships (`UsdUtils.ComplianceChecker`'s
-   ARKit checks are gone from Python): stage metadata, the allowed shader ids, every asset path
-   resolving to an entry of the package, textures PNG/JPEG of at most 2048 px (from the header).
+   ARKit checks are gone from Python), as that checker defined them: stage metadata, a single
+   layer, only the prim types ARKit renders (no PointInstancer, curves, NURBS or lights), shaders
+   identified by `info:id` from the allowed set with each connected input fed by exactly one
+   shader, material bindings that name a real Material, every asset path resolving to an entry
+   of the package, textures PNG/JPEG of at most 2048 px (from the header).
 
 `usdz_stats` measures a package (world bounding box in metres, triangles, materials, textures)
 for validation, tests and the report.
@@ -31,14 +36,34 @@ ALIGNMENT = 64
 MAX_TEXTURE_SIZE = 2048
 LAYER_SUFFIXES = (".usdc", ".usda")
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
-ALLOWED_SHADERS = ("UsdPreviewSurface", "UsdUVTexture", "UsdPrimvarReader_float2", "UsdTransform2D")
+# The shader ids ARKit renders, spelled as USD's shader registry spells them ("UsdTransform2d",
+# lower-case d: the upper-case spelling some documents use names no shader at all).
+ALLOWED_SHADERS = ("UsdPreviewSurface", "UsdUVTexture", "UsdTransform2d", "UsdPrimvarReader_float",
+                   "UsdPrimvarReader_float2", "UsdPrimvarReader_float3", "UsdPrimvarReader_float4",
+                   "UsdPrimvarReader_int", "UsdPrimvarReader_string", "UsdPrimvarReader_normal",
+                   "UsdPrimvarReader_point", "UsdPrimvarReader_vector", "UsdPrimvarReader_matrix")
 VALIDATION_KEYWORDS = (
     "UsdCoreValidators",
+    "UsdGeomSubset",
     "UsdGeomValidators",
+    "UsdLuxValidators",
+    "UsdMediaValidators",
+    "UsdPhysicsArticulationRootAPI",
+    "UsdPhysicsCollisionAPI",
+    "UsdPhysicsJoint",
+    "UsdPhysicsRigidBodyAPI",
+    "UsdPhysicsValidators",
     "UsdShadeValidators",
     "UsdSkelValidators",
     "UsdUtilsValidators",
     "UsdzValidators",
+)
+# ComplianceChecker's ARKitPrimTypeChecker list: every core type but point instancers, curves,
+# NURBS and lights.
+ALLOWED_PRIM_TYPES = (
+    "", "Scope", "Xform", "Camera", "Shader", "Material", "Mesh", "Sphere", "Cube", "Cylinder",
+    "Cone", "Capsule", "GeomSubset", "Points", "SkelRoot", "Skeleton", "SkelAnimation",
+    "BlendShape", "SpatialAudio",
 )
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
@@ -73,7 +98,10 @@ def _errors(path: Path) -> list[str]:
         return errors + [f"the stage cannot be composed: {_usd_message(exc)}"]
     errors += _check_validators(stage)
     errors += _check_stage_metadata(stage)
+    errors += _check_single_layer(stage)
+    errors += _check_prim_types(stage)
     errors += _check_shaders(stage)
+    errors += _check_material_bindings(stage)
     errors += _check_asset_paths(stage, names)
     errors += _check_images(path, names)
     return errors
@@ -183,6 +211,8 @@ def _check_layer_references(root_layer: Sdf.Layer, names: list[str]) -> list[str
     while pending:
         layer, member = pending.pop()
         for asset in layer.GetCompositionAssetDependencies():
+            if not asset:
+                continue  # an internal reference (to a prim of this same layer) names no file
             inner = _package_member(posixpath.dirname(member), asset)
             if inner is None:
                 errors.append(f"layer {member!r} refers to {asset!r}, outside the package")
@@ -240,16 +270,80 @@ def _check_stage_metadata(stage: Usd.Stage) -> list[str]:
     return errors
 
 
+def _check_single_layer(stage: Usd.Stage) -> list[str]:
+    """ARKit reads one layer: the root (session layers live in memory and do not count)."""
+    layers = [layer for layer in stage.GetUsedLayers() if layer.realPath]
+    if len(layers) > 1:
+        return [f"the stage composes {len(layers)} layers; ARKit reads a single usdc layer"]
+    return []
+
+
+def _check_prim_types(stage: Usd.Stage) -> list[str]:
+    return [
+        f"prim {prim.GetPath()} is a {prim.GetTypeName()}, which ARKit does not render"
+        for prim in stage.Traverse(Usd.PrimAllPrimsPredicate)
+        if prim.GetTypeName() not in ALLOWED_PRIM_TYPES
+    ]
+
+
 def _check_shaders(stage: Usd.Stage) -> list[str]:
     errors = []
     for prim in stage.Traverse():
-        if prim.IsA(UsdShade.Shader):
-            shader_id = UsdShade.Shader(prim).GetShaderId()
-            if shader_id not in ALLOWED_SHADERS:
-                errors.append(
-                    f"shader {prim.GetPath()} is {shader_id or 'not identified by info:id'}; "
-                    f"Quick Look renders only {', '.join(ALLOWED_SHADERS)}"
-                )
+        if not prim.IsA(UsdShade.Shader):
+            continue
+        shader = UsdShade.Shader(prim)
+        if shader.GetImplementationSource() != UsdShade.Tokens.id:
+            errors.append(f"shader {prim.GetPath()} is not identified by info:id "
+                          f"(implementation source {shader.GetImplementationSource()!r})")
+        shader_id = shader.GetShaderId()
+        if shader_id not in ALLOWED_SHADERS:
+            errors.append(
+                f"shader {prim.GetPath()} is {shader_id or 'not identified by info:id'}; "
+                "Quick Look renders only UsdPreviewSurface, UsdUVTexture, UsdTransform2d and UsdPrimvarReader_*"
+            )
+        errors += _check_connections(shader)
+    return errors
+
+
+def _check_connections(shader: UsdShade.Shader) -> list[str]:
+    """Each connected input has one source, and that source is a shader (or the material)."""
+    errors = []
+    for shader_input in shader.GetInputs():
+        connections = shader_input.GetAttr().GetConnections()
+        if not connections:
+            continue
+        where = shader_input.GetAttr().GetPath()
+        if len(connections) > 1:
+            errors.append(f"shader input {where} has {len(connections)} connections; only one is allowed")
+        sources, invalid = shader_input.GetConnectedSources()
+        bad = [str(path) for path in invalid] + [
+            str(info.source.GetPath()) for info in sources
+            if not (info.source.GetPrim().IsA(UsdShade.Shader) or info.source.GetPrim().IsA(UsdShade.Material))
+        ]
+        if bad:
+            errors.append(f"shader input {where} is connected to {bad[0]}, which is not a shader")
+    return errors
+
+
+def _check_material_bindings(stage: Usd.Stage) -> list[str]:
+    """Every `material:binding*` relationship names a Material that exists (collection bindings
+    also a collection), as ARKit's binding checker required."""
+    errors = []
+    for prim in stage.Traverse():
+        for rel in prim.GetRelationships():
+            if not rel.GetName().startswith(UsdShade.Tokens.materialBinding):
+                continue
+            targets = rel.GetTargets()
+            if len(targets) == 1:
+                binding = UsdShade.MaterialBindingAPI.DirectBinding(rel)
+                valid = bool(binding.GetMaterial())
+            elif len(targets) == 2:
+                binding = UsdShade.MaterialBindingAPI.CollectionBinding(rel)
+                valid = bool(binding.GetMaterial()) and bool(binding.GetCollection())
+            else:
+                valid = False
+            if not valid:
+                errors.append(f"material binding {rel.GetPath()} does not name a valid material ({len(targets)} targets)")
     return errors
 
 

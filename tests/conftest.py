@@ -21,6 +21,9 @@ from assets import catalog
 from processing.settings import Limits
 from tests.assets import fake_conversions
 
+# Real S3 (moto), Redis and PostgreSQL servers, and a fresh bucket/database per test (issue 6).
+pytest_plugins = ("tests.services",)
+
 # The conversion process imports them by name, like the project's own packages.
 FAKES = fake_conversions.__name__
 MiB = 1024 * 1024

@@ -1,14 +1,22 @@
-"""HTML pages for shoppers: the product viewer at /view/<sku> and its not-found page.
+"""HTML for shoppers and storefronts: the product page (/view/<sku>), the chromeless embed page
+(/embed/<sku>), the snippets a storefront pastes, and the not-found page.
 
-Pages are Jinja2 templates with autoescaping on, because product names and SKUs are catalog
-text typed by people (and suppliers): they must never become markup. The pages carry no inline
-script or style, so the API can send a strict Content-Security-Policy (script-src 'self').
+Everything is rendered by Jinja2 with autoescaping on, because product names, SKUs, prices and
+calls to action are catalog text typed by people (and suppliers): they must never become markup.
+The pages carry no inline script, so the API can send a strict Content-Security-Policy
+(viewer/security.py); behaviour lives in static/viewer.js and static/events.js, configured
+through data- attributes.
 """
+
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .ar_links import quick_look_src, scene_viewer_src
+from .dimensions import Hotspot, dimension_hotspots
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -18,8 +26,14 @@ STATIC_DIR: Path = _PACKAGE_DIR / "static"
 STATIC_URL = "/static"
 MODEL_VIEWER_BUNDLE = f"{STATIC_URL}/vendor/model-viewer/model-viewer.min.js"
 MODEL_VIEWER_CONFIG = f"{STATIC_URL}/model-viewer-config.js"
+VIEWER_SCRIPT = f"{STATIC_URL}/viewer.js"
+EVENTS_SCRIPT = f"{STATIC_URL}/events.js"
 STYLESHEET = f"{STATIC_URL}/viewer.css"
 PLACEMENTS = ("floor", "wall")
+EMBED_SIZE = (640, 480)  # default iframe size, in CSS pixels
+# A three-quarter view from the right, where the dimension labels are: furniture shows its depth.
+# The poster (viewer/poster.py) uses the same, so the live model takes over without a jump.
+CAMERA_ORBIT = "30deg 75deg 105%"
 
 _TEMPLATES = Environment(
     loader=FileSystemLoader(_PACKAGE_DIR / "templates"),
@@ -28,26 +42,98 @@ _TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_TEMPLATES.globals.update(
-    bundle_url=MODEL_VIEWER_BUNDLE,
-    config_url=MODEL_VIEWER_CONFIG,
-    stylesheet_url=STYLESHEET,
-)
+_TEMPLATES.globals["camera_orbit"] = CAMERA_ORBIT  # globals reach imported macros too
 
 
-def render_view_page(*, name: str, sku: str, glb_url: str, usdz_url: str, placement: str) -> str:
-    """The public page of a published product: its model in <model-viewer>, ready for AR.
+@dataclass(frozen=True)
+class ViewerProduct:
+    """A published product as the viewer shows it; every URL is absolute."""
 
-    `glb_url` and `usdz_url` are the published (absolute) asset URLs; `placement` is where AR
-    puts the product, "floor" or "wall".
-    """
-    if placement not in PLACEMENTS:
-        raise ValueError(f"placement must be one of {PLACEMENTS}, not {placement!r}")
-    return _TEMPLATES.get_template("view.html").render(
-        name=name, sku=sku, glb_url=glb_url, usdz_url=usdz_url, placement=placement
+    tenant: str
+    sku: str
+    name: str
+    placement: str
+    glb_url: str
+    usdz_url: str
+    events_url: str
+    poster_url: str | None = None
+    qr_url: str | None = None
+    dimensions_m: dict[str, float] | None = None
+    price: str | None = None
+    call_to_action: str | None = None
+    checkout_title: str | None = None
+    checkout_subtitle: str | None = None
+    title: str | None = None
+    link: str | None = None
+    locale: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, not {self.placement!r}")
+
+    @property
+    def src(self) -> str:
+        """The GLB with Scene Viewer's title (the product name unless set) and link."""
+        return scene_viewer_src(self.glb_url, title=self.title or self.name, link=self.link)
+
+    @property
+    def ios_src(self) -> str:
+        """The USDZ with the Quick Look banner, titled with the product name unless set."""
+        return quick_look_src(
+            self.usdz_url,
+            call_to_action=self.call_to_action,
+            checkout_title=self.checkout_title or self.title or self.name,
+            checkout_subtitle=self.checkout_subtitle,
+            price=self.price,
+        )
+
+    @property
+    def hotspots(self) -> list[Hotspot]:
+        if not self.dimensions_m:
+            return []
+        return dimension_hotspots(self.dimensions_m, self.placement, self.locale)
+
+
+def _render(template: str, **context) -> str:
+    return _TEMPLATES.get_template(template).render(
+        bundle_url=MODEL_VIEWER_BUNDLE,
+        config_url=MODEL_VIEWER_CONFIG,
+        viewer_script_url=VIEWER_SCRIPT,
+        stylesheet_url=STYLESHEET,
+        **context,
     )
+
+
+def render_view_page(product: ViewerProduct) -> str:
+    """The public page of a published product: its model in <model-viewer>, ready for AR, with a
+    QR code to open it on a phone when the browser cannot start AR itself."""
+    return _render("view.html", product=product)
+
+
+def render_embed_page(product: ViewerProduct) -> str:
+    """The chromeless page an iframe snippet shows: the viewer filling the frame, nothing else."""
+    return _render("embed.html", product=product)
 
 
 def render_not_found_page(sku: str) -> str:
     """The page for a SKU that does not exist or has no published model yet (sent with a 404)."""
-    return _TEMPLATES.get_template("not_found.html").render(sku=sku)
+    return _render("not_found.html", sku=sku)
+
+
+def web_component_snippet(product: ViewerProduct, base_url: str) -> str:
+    """What a storefront pastes to show the model in its own page: our scripts + the element."""
+    return (
+        _TEMPLATES.get_template("snippet.html")
+        .render(
+            product=product,
+            config_url=base_url + MODEL_VIEWER_CONFIG,
+            bundle_url=base_url + MODEL_VIEWER_BUNDLE,
+            events_script_url=base_url + EVENTS_SCRIPT,
+        )
+        .strip()
+    )
+
+
+def iframe_snippet(embed_url: str, name: str, width: int = EMBED_SIZE[0], height: int = EMBED_SIZE[1]) -> str:
+    """An iframe of the embed page; `allow` lets the framed viewer start WebXR AR."""
+    return _TEMPLATES.get_template("iframe.html").render(url=embed_url, name=name, width=width, height=height).strip()

@@ -25,12 +25,15 @@ from ..errors import ApiError, not_found
 from ..schemas import (
     Assets,
     DeclaredDimensions,
+    Engagement,
     JobRef,
     MeasuredDimensions,
     ModelUploadForm,
     ProductCreate,
     ProductList,
     ProductOut,
+    ProductUpdate,
+    StorefrontFields,
     UploadAccepted,
 )
 from ..settings import AppSettings
@@ -45,6 +48,7 @@ def create_product(
     body: ProductCreate, tenant: TenantDep, session: SessionDep, base_url: BaseUrlDep, storage: StorageDep
 ) -> ProductOut:
     product = Product(tenant=tenant, sku=body.sku, name=body.name, placement=body.placement)
+    _set_storefront(product, body)
     if body.dimensions is not None:
         dims = body.dimensions
         product.width, product.height, product.depth, product.unit = dims.width, dims.height, dims.depth, dims.unit
@@ -66,7 +70,10 @@ def list_products(
     offset: int = Query(0, ge=0),
 ) -> ProductList:
     products = catalog.list_products(session, tenant, limit, offset)
-    return ProductList(products=[product_out(p, base_url, storage) for p in products])
+    totals = catalog.event_totals(session, [p.id for p in products], ("view", "ar_button_shown", "ar_launched"))
+    return ProductList(
+        products=[product_out(p, base_url, storage, engagement(totals.get(p.id, {}))) for p in products]
+    )
 
 
 @router.get("/{sku}", response_model=ProductOut, response_model_exclude_none=True)
@@ -74,6 +81,31 @@ def get_product(
     sku: str, tenant: TenantDep, session: SessionDep, base_url: BaseUrlDep, storage: StorageDep
 ) -> ProductOut:
     return product_out(_product_or_404(session, tenant, sku), base_url, storage)
+
+
+@router.patch("/{sku}", response_model=ProductOut, response_model_exclude_none=True)
+def update_product(
+    sku: str, body: ProductUpdate, tenant: TenantDep, session: SessionDep, base_url: BaseUrlDep, storage: StorageDep
+) -> ProductOut:
+    """Change the name or the storefront fields (price, call_to_action, title, link, locale...)."""
+    product = _product_or_404(session, tenant, sku)
+    if "name" in body.model_fields_set and body.name is None:
+        raise ApiError(422, "VALIDATION_ERROR", "Invalid request: name: a product needs a name")
+    _set_storefront(product, body)
+    session.commit()
+    return product_out(product, base_url, storage)
+
+
+def _set_storefront(product: Product, body: StorefrontFields) -> None:
+    for field in body.model_fields_set & (set(StorefrontFields.model_fields) | {"name"}):
+        setattr(product, field, getattr(body, field))
+
+
+def engagement(totals: dict[str, int]) -> Engagement:
+    shown = totals.get("ar_button_shown", 0)
+    launches = totals.get("ar_launched", 0)
+    rate = round(launches / shown, 4) if shown else None
+    return Engagement(views=totals.get("view", 0), ar_button_shown=shown, ar_launches=launches, ar_launch_rate=rate)
 
 
 @router.delete("/{sku}", status_code=204)
@@ -176,6 +208,9 @@ def _conversion_settings(product: Product, form: ModelUploadForm, settings: AppS
     chosen = {"unit": form.unit, "dimensions": dimensions, "placement": product.placement, "limits": settings.limits}
     if form.max_triangles is not None:
         chosen["max_triangles"] = form.max_triangles
+    # Pose and catalog matching (issue 5): only what the uploader chose, so defaults stay in Settings.
+    chosen |= {key: value for key, value in (("up_axis", form.up_axis), ("front", form.front), ("fit", form.fit),
+                                             ("dimension_tolerance", form.tolerance)) if value is not None}
     return Settings(**chosen).model_dump(mode="json")
 
 
@@ -186,8 +221,13 @@ def _product_or_404(session: Session, tenant: str, sku: str) -> Product:
     return product
 
 
-def product_out(product: Product, base_url: str, storage: Storage) -> ProductOut:
+def product_out(
+    product: Product, base_url: str, storage: Storage, engagement: Engagement | None = None
+) -> ProductOut:
     out = ProductOut(sku=product.sku, name=product.name, placement=product.placement, created=product.created)
+    for field in StorefrontFields.model_fields:
+        setattr(out, field, getattr(product, field))
+    out.engagement = engagement
     if product.width is not None:
         out.dimensions = DeclaredDimensions(
             width=product.width, height=product.height, depth=product.depth, unit=product.unit

@@ -73,7 +73,7 @@ def test_view_page_of_a_published_product(api):
     response = api.client.get("/view/SOFA-1")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     viewer = re.search(r"<model-viewer\b[^>]*>", response.text).group(0)
-    assert f'src="{product["assets"]["glb"]}"' in viewer
+    assert f'src="{product["assets"]["glb"]}?title=Sofa"' in viewer  # Scene Viewer's title: the name
     assert f'ios-src="{product["assets"]["usdz"]}"' in viewer
     assert 'ar-placement="floor"' in viewer and 'ar-scale="fixed"' in viewer
     bundle = re.search(r'<script[^>]+src="(/static/[^"]+model-viewer[^"]*\.js)"', response.text).group(1)

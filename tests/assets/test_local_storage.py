@@ -51,5 +51,5 @@ def test_storage_from_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     relative = storage_from_url("file://./data/objects")
     assert isinstance(relative, LocalStorage) and relative.root == tmp_path / "data" / "objects"
     assert storage_from_url(f"file://{tmp_path}/abs").root == tmp_path / "abs"
-    with pytest.raises(ValueError, match="unsupported storage URL scheme 's3'"):
-        storage_from_url("s3://bucket/prefix")
+    with pytest.raises(ValueError, match="unsupported storage URL 'gs://bucket/prefix'"):
+        storage_from_url("gs://bucket/prefix")

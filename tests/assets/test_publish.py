@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assets import catalog
-from assets.db import create_tables, make_engine, make_session_factory
+from assets import catalog, leases
+from assets.db import make_engine, make_session_factory, migrate
 from assets.models import Job, Product, Upload, Version
 from assets.publish import publish
 from assets.storage import LocalStorage
@@ -26,12 +26,12 @@ class FailingStorage(LocalStorage):
 @pytest.fixture
 def sessions(tmp_path: Path):
     engine = make_engine(f"sqlite:///{tmp_path}/catalog.db")
-    create_tables(engine)
+    migrate(engine)
     yield make_session_factory(engine)
     engine.dispose()
 
 
-def _claimed_job(sessions) -> catalog.ClaimedJob:
+def _claimed_job(sessions) -> leases.ClaimedJob:
     with sessions() as session:
         product = session.query(Product).one_or_none()
         if product is None:
@@ -41,7 +41,7 @@ def _claimed_job(sessions) -> catalog.ClaimedJob:
         )
         catalog.create_job(session, product, upload, {})
         session.commit()
-        return catalog.claim_next_job(session)
+        return leases.claim_next_job(session, "test", lease_seconds=60)
 
 
 def _outputs(directory: Path, tag: str) -> dict[str, Path]:
@@ -67,7 +67,7 @@ def test_publish_stores_files_then_moves_the_product(sessions, tmp_path):
     keys = _published_keys(sessions)
     assert keys["glb"].startswith("objects/") and keys["glb"].endswith(".glb")
     assert storage.open(keys["glb"]).read() == b"glb v1"
-    assert json.loads(storage.open(f"manifests/{job.id}.json").read())["assets"] == keys
+    assert json.loads(storage.open(f"manifests/{job.id}-1.json").read())["assets"] == keys
     with sessions() as session:
         assert session.get(Job, job.id).status == "succeeded"
         assert catalog.published_object(session, keys["usdz"]).content_type == "model/vnd.usdz+zip"
@@ -96,7 +96,7 @@ def test_an_attempt_that_is_no_longer_current_publishes_nothing(sessions, tmp_pa
     storage = LocalStorage(tmp_path / "objects")
     job = _claimed_job(sessions)
     with sessions() as session:
-        catalog.requeue(session, job)  # e.g. the job was handed to another run meanwhile
+        leases.requeue(session, job)  # e.g. the job was handed to another run meanwhile
 
     assert not publish(sessions, storage, job, _outputs(tmp_path / "v1", "v1"))
     assert _published_keys(sessions) is None

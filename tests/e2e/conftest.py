@@ -29,7 +29,6 @@ JOB_TIMEOUT = 300.0
 @dataclass(frozen=True)
 class Server:
     url: str
-    env: dict[str, str]
     log: Path
     api_key: str
 
@@ -49,7 +48,7 @@ def _wait_until_answering(url: str, process: subprocess.Popen, log: Path) -> Non
         if process.poll() is not None:
             raise AssertionError(f"the server exited with {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            httpx.get(f"{url}/docs", timeout=2.0)
+            httpx.get(f"{url}/docs", timeout=2.0, trust_env=False)
             return
         except httpx.TransportError:
             time.sleep(0.2)
@@ -93,8 +92,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("vitrine3d")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    # Only our settings: a developer's own VITRINE_* variables must not change what is tested.
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if not name.startswith("VITRINE_")},
         "VITRINE_DATA_DIR": str(root / "data"),
         "VITRINE_DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
         "VITRINE_STORAGE_URL": f"file://{root / 'objects'}",
@@ -119,7 +119,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         assert created.returncode == 0, f"`vitrine3d keys create` failed:\n{created.stderr}"
         key = created.stdout.strip()
         assert key and len(key.split()) == 1, f"expected the key alone on stdout, got {created.stdout!r}"
-        yield Server(url=url, env=env, log=log, api_key=key)
+        yield Server(url=url, log=log, api_key=key)
     finally:
         leftovers = _stop(process)
     assert not leftovers, f"unclean shutdown: {'; '.join(leftovers)}\n{log.read_text()[-4000:]}"
@@ -131,7 +131,10 @@ class Catalog:
     def __init__(self, server: Server):
         self.server = server
         self.http = httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60.0
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {server.api_key}"},
+            timeout=60.0,
+            trust_env=False,  # talk to the server directly, whatever proxy the machine sets
         )
 
     def create_product(self, sku: str, name: str, dimensions: dict, placement: str) -> dict:
@@ -194,5 +197,5 @@ def published(catalog: Catalog) -> dict[str, Published]:
 @pytest.fixture(scope="session")
 def public_http():
     """A shopper's (or a storefront's) client: no API key."""
-    with httpx.Client(timeout=60.0) as client:
+    with httpx.Client(timeout=60.0, trust_env=False) as client:
         yield client

@@ -192,6 +192,49 @@ def two_material_scene() -> Scene:
     )
 
 
+@pytest.fixture
+def wrapped_scene() -> Scene:
+    """A quad whose base colour clamps along s and mirrors along t; its normal map repeats."""
+    return single_mesh_scene(
+        [quad_primitive()],
+        [
+            Material(
+                "tiles",
+                base_color_texture=0,
+                normal_texture=1,
+                texture_wrap={"baseColorTexture": ("clamp", "mirror")},
+            )
+        ],
+        [
+            encoded_texture("tiles.jpg", gradient_image(), "JPEG"),
+            encoded_texture("tiles_normal.png", Image.new("RGB", (16, 16), (128, 128, 255))),
+        ],
+    )
+
+
+@pytest.fixture
+def extensions_scene() -> Scene:
+    """KHR_materials_* extensions: some UsdPreviewSurface can express, some it cannot."""
+    return single_mesh_scene(
+        [box_primitive((0.6, 0.4, 0.6), (0.0, 0.2, 0.0))],
+        [
+            Material(
+                "fabric",
+                base_color_factor=(0.3, 0.3, 0.5, 1.0),
+                emissive_factor=(0.2, 0.1, 0.0),
+                extensions={
+                    "KHR_materials_sheen": {"sheenColorFactor": [1, 1, 1], "sheenRoughnessFactor": 0.5},
+                    "KHR_materials_transmission": {"transmissionFactor": 0.4},
+                    "KHR_materials_clearcoat": {"clearcoatFactor": 0.7, "clearcoatRoughnessFactor": 0.2,
+                                                "clearcoatTexture": {"index": 0}},
+                    "KHR_materials_ior": {"ior": 1.33},
+                    "KHR_materials_emissive_strength": {"emissiveStrength": 4.0},
+                },
+            )
+        ],
+    )
+
+
 @pytest.fixture(
     params=[
         "textured_box_scene",
@@ -200,6 +243,8 @@ def two_material_scene() -> Scene:
         "pbr_scene",
         "instanced_scene",
         "two_material_scene",
+        "wrapped_scene",
+        "extensions_scene",
     ]
 )
 def each_scene(request) -> Scene:

@@ -231,12 +231,42 @@ def test_front_faces_agree_with_their_normals(each_scene, tmp_path):
         np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-6)
 
 
-def test_two_primitives_bind_their_own_materials(two_material_scene, tmp_path):
+def test_two_primitives_become_one_mesh_with_a_subset_per_material(two_material_scene, tmp_path):
     path, _ = write(two_material_scene, tmp_path)
     stage = Usd.Stage.Open(str(path))
-    bound = [UsdShade.MaterialBindingAPI(m.GetPrim()).ComputeBoundMaterial()[0].GetPath().name for m in meshes(stage)]
-    assert bound == ["fabric", "walnut"]
-    assert all(m.GetPrim().HasAPI(UsdShade.MaterialBindingAPI) for m in meshes(stage))
+    (mesh,) = meshes(stage)
+    binding = UsdShade.MaterialBindingAPI(mesh.GetPrim())
+    assert binding.GetMaterialBindSubsetsFamilyType() == UsdGeom.Tokens.partition
+    subsets = binding.GetMaterialBindSubsets()
+    bound = {
+        UsdShade.MaterialBindingAPI(s.GetPrim()).ComputeBoundMaterial()[0].GetPath().name: list(s.GetIndicesAttr().Get())
+        for s in subsets
+    }
+    assert bound == {"fabric": list(range(12)), "walnut": list(range(12, 24))}
+    assert all(s.GetPrim().HasAPI(UsdShade.MaterialBindingAPI) for s in subsets)
+    assert all(s.GetElementTypeAttr().Get() == UsdGeom.Tokens.face for s in subsets)
+    seat, frame = two_material_scene.meshes[0].primitives
+    np.testing.assert_array_equal(
+        np.asarray(mesh.GetFaceVertexIndicesAttr().Get()).reshape(-1, 3),
+        np.concatenate([seat.faces, frame.faces + seat.vertex_count]),
+    )
+    assert len(mesh.GetPointsAttr().Get()) == seat.vertex_count + frame.vertex_count
+
+
+def test_primitives_that_cannot_share_a_mesh_are_split(two_material_scene, tmp_path):
+    """USD keeps doubleSided on the mesh and a primvar spans all its points."""
+    two_material_scene.materials[1].double_sided = True
+    two_material_scene.meshes[0].primitives.append(
+        dataclasses.replace(two_material_scene.meshes[0].primitives[0], uvs=None)
+    )
+    path, _ = write(two_material_scene, tmp_path)
+    assert check_usdz(path) == []
+    stage = Usd.Stage.Open(str(path))
+    found = meshes(stage)
+    assert [m.GetDoubleSidedAttr().Get() for m in found] == [False, True, False]
+    bound = [UsdShade.MaterialBindingAPI(m.GetPrim()).ComputeBoundMaterial()[0].GetPath().name for m in found]
+    assert bound == ["fabric", "walnut", "fabric"]
+    assert not UsdGeom.PrimvarsAPI(found[2]).HasPrimvar("st")
 
 
 def test_unused_materials_and_textures_are_left_out(textured_box_scene, tmp_path):
@@ -318,3 +348,44 @@ def test_identical_images_are_stored_once(two_material_scene, tmp_path):
     stage = Usd.Stage.Open(str(path))
     files = {value(upstream(surface(stage, name), "diffuseColor")[0], "file").path for name in ("fabric", "walnut")}
     assert files == {"textures/walnut_0.jpg"}
+
+
+def test_wrap_modes_are_kept_per_slot(wrapped_scene, tmp_path):
+    path, _ = write(wrapped_scene, tmp_path)
+    stage = Usd.Stage.Open(str(path))
+    shader = surface(stage, "tiles")
+    base, _ = upstream(shader, "diffuseColor")
+    assert (value(base, "wrapS"), value(base, "wrapT")) == ("clamp", "mirror")
+    normal, _ = upstream(shader, "normal")
+    assert (value(normal, "wrapS"), value(normal, "wrapT")) == ("repeat", "repeat")
+    # scale 1: exactly what USD's normal-map validator asks of an 8-bit normal map
+    assert value(normal, "scale") == Gf.Vec4f(2, 2, 2, 1)
+    assert value(normal, "bias") == Gf.Vec4f(-1, -1, -1, 0)
+
+
+def test_material_extensions_are_carried_or_reported(extensions_scene, tmp_path):
+    path, report = write(extensions_scene, tmp_path)
+    stage = Usd.Stage.Open(str(path))
+    shader = surface(stage, "fabric")
+    assert value(shader, "ior") == pytest.approx(1.33)
+    assert value(shader, "clearcoat") == pytest.approx(0.7)
+    assert value(shader, "clearcoatRoughness") == pytest.approx(0.2)
+    np.testing.assert_allclose(value(shader, "emissiveColor"), (0.8, 0.4, 0.0), rtol=1e-6)  # strength 4
+    assert report.warnings == [
+        "USDZ: sheen dropped from material 'fabric'",
+        "USDZ: transmission dropped from material 'fabric'",
+        "USDZ: clearcoat clearcoatTexture dropped from material 'fabric' (its factor is kept)",
+    ]
+
+
+def test_malformed_extension_numbers_fall_back_to_gltf_defaults(extensions_scene, tmp_path):
+    extensions_scene.materials[0].extensions = {
+        "KHR_materials_ior": {"ior": "glass"},
+        "KHR_materials_emissive_strength": {"emissiveStrength": float("nan")},
+    }
+    path, _ = write(extensions_scene, tmp_path)
+    assert check_usdz(path) == []
+    stage = Usd.Stage.Open(str(path))
+    shader = surface(stage, "fabric")
+    assert value(shader, "ior") == pytest.approx(1.5)
+    np.testing.assert_allclose(value(shader, "emissiveColor"), (0.2, 0.1, 0.0), rtol=1e-6)

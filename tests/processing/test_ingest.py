@@ -9,6 +9,7 @@ from processing.errors import ConversionError
 from processing.ingest import prepare, resolve_reference, sniff
 from processing.settings import Limits
 
+from .format_inputs import dae_box, fbx_box, max3ds_box, usd_box, usdz_box
 from .inputs import binary_stl, make_zip, sphere, textured_glb, textured_obj_zip, box_obj
 
 
@@ -34,11 +35,40 @@ def refused(tmp_path, data, code, limits=Limits()):
     (box_obj().encode(), "obj"),
     (b'{"asset": {"version": "2.0"}, "meshes": []}', "gltf"),
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, None),
-    (b"<?xml version='1.0'?><COLLADA>", None),
+    (b"<?xml version='1.0'?><COLLADA>", "dae"),
+    (b"<?xml version='1.0'?><svg>", None),
     (b"hello, this is not a model at all\n", None),
+    (b"ISO-10303-21;\nHEADER;\n", "step"),
+    (b"; FBX 7.4.0 project file\n", "fbx"),
+    (b"#usda 1.0\n", "usd"),
+    (b"PXR-USDC" + b"\x00" * 80, "usd"),
 ])
 def test_sniff_reads_the_bytes_not_the_name(data, expected):
     assert sniff(data[:4096], len(data)) == expected
+
+
+@pytest.mark.parametrize("build, expected", [
+    (fbx_box, "fbx"), (lambda: fbx_box(binary=False), "fbx"), (dae_box, "dae"), (max3ds_box, "3ds"),
+    (usd_box, "usd"), (lambda: usd_box(binary=True), "usd"), (usdz_box, "usdz"),
+])
+def test_sniff_knows_every_catalog_format(build, expected):
+    data = build()
+    assert sniff(data[:4096], len(data)) == expected
+
+
+def test_3ds_is_recognised_only_when_its_chunk_length_is_the_file_size():
+    data = max3ds_box()
+    assert sniff(data[:4096], len(data) + 1) is None
+
+
+def test_usdz_is_unpacked_and_its_first_layer_is_the_root(tmp_path):
+    upload = prepare(write(tmp_path, usdz_box()), tmp_path / "upload", Limits())
+    assert (upload.format, upload.root.name, upload.archive) == ("usd", "box.usdc", True)
+
+
+def test_a_zip_that_is_not_a_usdz_may_hold_a_usd_layer(tmp_path):
+    upload = prepare(write(tmp_path, make_zip({"chair.usda": usd_box(), "wood.png": b"x"})), tmp_path / "upload", Limits())
+    assert (upload.format, upload.root.name) == ("usd", "chair.usda")
 
 
 def test_binary_stl_is_recognised_only_when_its_count_matches_its_size():
@@ -131,18 +161,61 @@ def test_macos_resource_forks_are_ignored(tmp_path):
     assert prepare(write(tmp_path, data), tmp_path / "upload", Limits()).root.name == "box.obj"
 
 
-@pytest.mark.parametrize("reference", [
+UNSAFE_EVERYWHERE = [
     "http://169.254.169.254/latest/meta-data", "https://example.com/t.png", "file:///etc/passwd",
-    "/etc/passwd", "../secret.png", "sub/../../secret.png", "%2e%2e/secret.png", "..%2Fsecret.png",
-    "C:\\textures\\wood.png", "\\\\server\\share\\t.png", "//host/t.png", "",
-])
-def test_references_outside_the_upload_are_refused(tmp_path, reference):
+    "../secret.png", "sub/../../secret.png", "%2e%2e/secret.png", "..%2Fsecret.png", "..\\secret.png",
+    "C:\\..\\secret.png", "\\\\server\\share\\secret.png", "//host/secret.png", "file:secret.png",
+    "%2e%2e%5csecret.png", "",
+]
+
+
+@pytest.mark.parametrize("by_name", [False, True])
+@pytest.mark.parametrize("reference", UNSAFE_EVERYWHERE)
+def test_references_outside_the_upload_are_refused(tmp_path, reference, by_name):
     (tmp_path / "secret.png").write_bytes(b"secret")
     upload = tmp_path / "upload"
     upload.mkdir()
     with pytest.raises(ConversionError) as caught:
-        resolve_reference(upload, upload, reference)
+        resolve_reference(upload, upload, reference, by_name=by_name)
     assert caught.value.code == errors.REFERENCE_UNSAFE
+
+
+@pytest.mark.parametrize("reference", ["/etc/passwd", "C:\\textures\\wood.png", "textures\\wood.png", "C:/x/wood.png"])
+def test_absolute_and_windows_paths_are_refused_where_files_carry_no_disk_paths(tmp_path, reference):
+    with pytest.raises(ConversionError) as caught:
+        resolve_reference(tmp_path, tmp_path, reference)  # glTF, USD
+    assert caught.value.code == errors.REFERENCE_UNSAFE
+
+
+@pytest.mark.parametrize("reference", [
+    "C:\\Users\\bob\\Desktop\\textures\\Wood.PNG", "D:/export/wood.png", "/home/bob/wood.png",
+    "textures\\wood.png", "maps/wood.png",
+])
+def test_exporter_disk_paths_match_files_inside_the_upload_by_name(tmp_path, reference):
+    """MTL, FBX, DAE and 3DS files carry the exporter's paths: matched by name, inside only."""
+    upload = tmp_path / "upload"
+    (upload / "textures").mkdir(parents=True)
+    (upload / "textures" / "wood.png").write_bytes(b"png")
+    found = resolve_reference(upload, upload, reference, by_name=True)
+    assert found == (upload / "textures" / "wood.png").resolve()
+
+
+def test_by_name_never_reaches_outside_the_upload(tmp_path):
+    (tmp_path / "passwd").write_bytes(b"secret")
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    with pytest.raises(ConversionError) as caught:
+        resolve_reference(upload, upload, str(tmp_path / "passwd"), by_name=True)
+    assert caught.value.code == errors.REFERENCE_MISSING
+
+
+def test_by_name_refuses_to_choose_between_two_files_of_that_name(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "wood.png").write_bytes(b"png")
+    with pytest.raises(ConversionError) as caught:
+        resolve_reference(tmp_path, tmp_path, "C:\\wood.png", by_name=True)
+    assert caught.value.code == errors.REFERENCE_MISSING
 
 
 def test_references_inside_the_upload_resolve(tmp_path):

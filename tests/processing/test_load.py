@@ -121,3 +121,15 @@ def test_nan_coordinates_are_refused(tmp_path):
 def test_points_only_is_no_geometry(tmp_path):
     obj = "v 0 0 0\nv 1 0 0\nv 0 1 0\n"
     assert failure(tmp_path, obj.encode()).code == errors.NO_GEOMETRY
+
+
+def test_mtl_texture_written_as_a_windows_path_is_found_inside_the_upload_by_name(tmp_path):
+    data = make_zip({"box.obj": box_obj(), "box.mtl": "newmtl wood\nmap_Kd C:\\Users\\bob\\Maps\\wood.png\n",
+                     "maps/wood.png": checker_png()})
+    scene = run_until(tmp_path, data, "load").scene
+    assert len(scene.textures) == 1
+
+
+def test_gltf_uri_with_an_absolute_path_is_still_refused(tmp_path):
+    gltf = ('{"asset": {"version": "2.0"}, "buffers": [{"uri": "/etc/passwd", "byteLength": 4}]}')
+    assert failure(tmp_path, make_zip({"m.gltf": gltf, "passwd": b"1234"})).code == errors.REFERENCE_UNSAFE

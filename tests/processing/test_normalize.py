@@ -72,3 +72,35 @@ def test_instances_are_scaled_without_touching_shared_geometry(tmp_path):
     conv = normalized(tmp_path, make_zip({"box.obj": BOX_CM}), unit="cm")
     positions = conv.scene.meshes[0].primitives[0].positions
     assert np.ptp(positions[:, 0]) == pytest.approx(200.0)  # the mesh is untouched; its placement scales
+
+
+def test_reconciliation_finds_unit_and_turn_and_says_so(tmp_path):
+    # millimetres, Z-up, width and depth swapped: 850 x 2000 (depth, along y) x 900 (height, along z)
+    obj = box_obj(size=(850.0, 2000.0, 900.0)).encode()
+    conv = normalized(tmp_path, obj, dimensions=Dimensions(width=200, height=90, depth=85, unit="cm"))
+    np.testing.assert_allclose(conv.scene.size(), (2.0, 0.9, 0.85), rtol=1e-6)
+    assert "unit: mm (inferred from the declared dimensions)" in conv.report.assumptions
+    assert "rotated Z-up → Y-up, width/depth swapped to match the declared dimensions" in conv.report.assumptions
+
+
+def test_up_axis_given_with_the_upload_limits_the_turns_tried(tmp_path):
+    obj = box_obj(size=(2000.0, 850.0, 900.0)).encode()  # Z-up in mm
+    with pytest.raises(ConversionError) as caught:
+        normalized(tmp_path, obj, up_axis="y", dimensions=Dimensions(width=200, height=90, depth=85, unit="cm"))
+    assert caught.value.code == errors.DIMENSIONS_MISMATCH
+    assert "read as mm" in caught.value.message
+
+
+def test_unit_stated_by_the_file_is_not_overridden_by_the_catalog(tmp_path):
+    # a GLB is metres: declared dimensions 100 times larger do not make it centimetres
+    with pytest.raises(ConversionError) as caught:
+        normalized(tmp_path, textured_glb(), dimensions=Dimensions(width=90, height=45, depth=60, unit="m"))
+    assert caught.value.code == errors.DIMENSIONS_MISMATCH
+
+
+@pytest.mark.parametrize("front, expected", [("+z", (2.0, 0.9, 0.85)), ("-z", (2.0, 0.9, 0.85)),
+                                             ("+x", (0.85, 0.9, 2.0)), ("-x", (0.85, 0.9, 2.0))])
+def test_front_turns_about_the_vertical(tmp_path, front, expected):
+    conv = normalized(tmp_path, BOX_CM, unit="cm", front=front)
+    np.testing.assert_allclose(conv.scene.size(), expected, rtol=1e-6)
+    assert f"front: {front} turned to face +Z (given with the upload)" in conv.report.assumptions

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from pxr import Sdf, Usd, UsdGeom, UsdShade
+from pxr import Sdf, Sdr, Usd, UsdGeom, UsdShade, UsdValidation
 
 from processing.export_usdz import write_usdz
 from processing.report import Report
-from processing.usdz_checks import check_usdz
+from processing.usdz_checks import ALLOWED_SHADERS, VALIDATION_KEYWORDS, check_usdz
 
 TEXTURE = "textures/oak_wood_0.png"
 
@@ -243,3 +243,95 @@ def test_images_must_be_what_their_names_say(package, tmp_path):
     stage.GetRootLayer().Save()
     errors = check_usdz(pack(folder, [names[0], renamed], tmp_path / "renamed.usdz"))
     assert errors == [f"image {renamed!r} is PNG, not the JPEG its name says"]
+
+
+def test_every_validator_keyword_usd_core_registers_is_run():
+    """A usd-core upgrade that adds validators fails here until someone lists (or refuses) them."""
+    registered = {
+        keyword
+        for metadata in UsdValidation.ValidationRegistry().GetAllValidatorMetadata()
+        for keyword in metadata.GetKeywords()
+    }
+    assert registered <= set(VALIDATION_KEYWORDS)
+
+
+def test_prim_types_arkit_does_not_render_are_rejected(package, tmp_path):
+    def add_instancer_and_light(stage):
+        UsdGeom.PointInstancer.Define(stage, "/Root/Legs")
+        UsdGeom.BasisCurves.Define(stage, "/Root/Piping")
+
+    errors = check_usdz(edited(package, tmp_path, add_instancer_and_light))
+    assert has(errors, "prim /Root/Legs is a PointInstancer", "ARKit does not render")
+    assert has(errors, "prim /Root/Piping is a BasisCurves")
+
+
+def test_shaders_must_be_identified_by_id(package, tmp_path):
+    def source_asset(stage):
+        shader = UsdShade.Shader.Define(stage, "/Root/Materials/oak/Custom")
+        shader.SetSourceAsset(Sdf.AssetPath("textures/oak_wood_0.png"), "glslfx")
+
+    errors = check_usdz(edited(package, tmp_path, source_asset))
+    assert has(errors, "/Root/Materials/oak/Custom", "not identified by info:id", "sourceAsset")
+
+
+def test_shader_inputs_must_be_fed_by_one_shader(package, tmp_path):
+    def rewire(stage):
+        surface = UsdShade.Shader(stage.GetPrimAtPath("/Root/Materials/oak/PreviewSurface"))
+        mesh = next(p for p in stage.Traverse() if p.IsA(UsdGeom.Mesh))
+        surface.GetInput("diffuseColor").GetAttr().SetConnections(
+            [mesh.GetPath().AppendProperty("outputs:rgb"), "/Root/Materials/oak/baseColorTexture.outputs:rgb"]
+        )
+
+    errors = check_usdz(edited(package, tmp_path, rewire))
+    assert has(errors, "PreviewSurface.inputs:diffuseColor has 2 connections")
+    assert has(errors, "PreviewSurface.inputs:diffuseColor is connected to", "not a shader")
+
+
+def test_bindings_must_name_a_material(package, tmp_path):
+    def bind_to_nothing(stage):
+        mesh = next(p for p in stage.Traverse() if p.IsA(UsdGeom.Mesh))
+        mesh.GetRelationship("material:binding").SetTargets(["/Root/Materials/gone"])
+
+    errors = check_usdz(edited(package, tmp_path, bind_to_nothing))
+    assert has(errors, "material binding", "material:binding", "does not name a valid material")
+
+
+def test_a_second_layer_is_rejected_even_inside_the_package(package, tmp_path):
+    folder = tmp_path / "unpacked"
+    names = unpack(package, folder)
+    extra = Sdf.Layer.CreateNew(str(folder / "extra.usdc"))
+    Sdf.CreatePrimInLayer(extra, "/Root/Extra")
+    extra.Save()
+    root = Sdf.Layer.FindOrOpen(str(folder / "model.usdc"))
+    root.subLayerPaths.append("extra.usdc")
+    root.Save()
+    errors = check_usdz(pack(folder, [*names, "extra.usdc"], tmp_path / "two.usdz"))
+    assert has(errors, "composes 2 layers", "single usdc layer")
+
+
+def test_allowed_shader_ids_are_ones_usd_knows():
+    """ARKit's ids as USD's shader registry spells them (a wrong case would reject good files)."""
+    known = set(Sdr.Registry().GetShaderNodeIdentifiers())
+    assert set(ALLOWED_SHADERS) <= known
+    assert "UsdTransform2d" in ALLOWED_SHADERS
+
+
+def test_a_texture_transform_node_is_accepted(package, tmp_path):
+    def add_transform(stage):
+        transform = UsdShade.Shader.Define(stage, "/Root/Materials/oak/uvTransform")
+        transform.CreateIdAttr("UsdTransform2d")
+        reader = UsdShade.Shader(stage.GetPrimAtPath("/Root/Materials/oak/stReader"))
+        transform.CreateInput("in", Sdf.ValueTypeNames.Float2).ConnectToSource(reader.ConnectableAPI(), "result")
+        transform.CreateOutput("result", Sdf.ValueTypeNames.Float2)
+        texture_shader(stage).GetInput("st").ConnectToSource(transform.ConnectableAPI(), "result")
+
+    assert check_usdz(edited(package, tmp_path, add_transform)) == []
+
+
+def test_internal_references_are_not_outside_the_package(package, tmp_path):
+    def instance_the_mesh(stage):
+        mesh = next(p for p in stage.Traverse() if p.IsA(UsdGeom.Mesh))
+        copy = UsdGeom.Xform.Define(stage, "/Root/copy").GetPrim()
+        copy.GetReferences().AddInternalReference(mesh.GetParent().GetPath())
+
+    assert check_usdz(edited(package, tmp_path, instance_the_mesh)) == []
