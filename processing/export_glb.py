@@ -21,6 +21,7 @@ from .settings import Settings
 FLOAT, UINT16, UINT32 = 5126, 5123, 5125
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
 GENERATOR = "Vitrine3D"
+WRAP_CODES = {"repeat": 10497, "clamp": 33071, "mirror": 33648}
 SCENE_VIEWER_BYTES = 10_000_000  # ARCore Scene Viewer's recommended ceiling
 
 
@@ -51,7 +52,12 @@ class GlbWriter:
 
     def to_bytes(self) -> bytes:
         self._write_textures()
-        self.gltf["materials"] = [material_json(m) for m in self.scene.materials]
+        self.gltf["materials"] = [self._material_json(m) for m in self.scene.materials]
+        used = sorted({name for m in self.gltf["materials"] for name in m.get("extensions", {})})
+        if used:
+            self.gltf["extensionsUsed"] = sorted(set(self.gltf.get("extensionsUsed", [])) | set(used))
+        if not self.scene.textures:
+            del self.gltf["images"]
         mesh_ids = [self._write_mesh(mesh) for mesh in self.scene.meshes]
         for inst in self.scene.instances:
             self._write_node(inst.name, mesh_ids[inst.mesh], self.scene.meshes[inst.mesh], inst.matrix)
@@ -77,14 +83,28 @@ class GlbWriter:
         return len(self.gltf["accessors"]) - 1
 
     def _write_textures(self) -> None:
-        if not self.scene.textures:
-            return
-        self.gltf["samplers"] = [{"magFilter": 9729, "minFilter": 9987, "wrapS": 10497, "wrapT": 10497}]
-        self.gltf["images"] = [
-            {"name": t.name, "mimeType": t.mime_type, "bufferView": self._view(t.encoded)}
-            for t in self.scene.textures
-        ]
-        self.gltf["textures"] = [{"sampler": 0, "source": i} for i in range(len(self.scene.textures))]
+        """Images once each; textures (image + sampler) are made as materials ask for them."""
+        self.gltf["images"] = [self._image_json(t) for t in self.scene.textures]
+        self._samplers: dict[tuple[str, str], int] = {}
+        self._textures: dict[tuple[int, int], int] = {}
+
+    def _image_json(self, texture) -> dict:
+        return {"name": texture.name, "mimeType": texture.mime_type, "bufferView": self._view(texture.encoded)}
+
+    def _texture_json(self, image: int, sampler: int) -> dict:
+        return {"sampler": sampler, "source": image}
+
+    def texture_index(self, image: int, wrap: tuple[str, str]) -> int:
+        """The glTF texture showing `image` with wrap modes `wrap` (made on first use)."""
+        if wrap not in self._samplers:
+            self._samplers[wrap] = len(self.gltf.setdefault("samplers", []))
+            self.gltf["samplers"].append({"magFilter": 9729, "minFilter": 9987,
+                                          "wrapS": WRAP_CODES[wrap[0]], "wrapT": WRAP_CODES[wrap[1]]})
+        key = (image, self._samplers[wrap])
+        if key not in self._textures:
+            self._textures[key] = len(self.gltf.setdefault("textures", []))
+            self.gltf["textures"].append(self._texture_json(*key))
+        return self._textures[key]
 
     def _write_mesh(self, mesh: Mesh) -> int:
         self.gltf["meshes"].append({"name": mesh.name, "primitives": [self._primitive(p) for p in mesh.primitives]})
@@ -115,34 +135,51 @@ class GlbWriter:
         self.gltf["nodes"].append(node)
         self.gltf["scenes"][0]["nodes"].append(len(self.gltf["nodes"]) - 1)
 
+    def _material_json(self, m: Material) -> dict:
+        def ref(slot: str, image: int) -> dict:
+            return {"index": self.texture_index(image, tuple(m.texture_wrap.get(slot, ("repeat", "repeat"))))}
+
+        pbr: dict = {"baseColorFactor": [float(c) for c in m.base_color_factor],
+                     "metallicFactor": float(m.metallic_factor), "roughnessFactor": float(m.roughness_factor)}
+        if m.base_color_texture is not None:
+            pbr["baseColorTexture"] = ref("baseColorTexture", m.base_color_texture)
+        if m.metallic_roughness_texture is not None:
+            pbr["metallicRoughnessTexture"] = ref("metallicRoughnessTexture", m.metallic_roughness_texture)
+        out: dict = {"name": m.name, "pbrMetallicRoughness": pbr}
+        if m.normal_texture is not None:
+            out["normalTexture"] = {**ref("normalTexture", m.normal_texture), "scale": float(m.normal_scale)}
+        if m.occlusion_texture is not None:
+            out["occlusionTexture"] = {**ref("occlusionTexture", m.occlusion_texture),
+                                       "strength": float(m.occlusion_strength)}
+        if m.emissive_texture is not None:
+            out["emissiveTexture"] = ref("emissiveTexture", m.emissive_texture)
+        if any(m.emissive_factor):
+            out["emissiveFactor"] = [float(c) for c in m.emissive_factor]
+        if m.alpha_mode != "OPAQUE":
+            out["alphaMode"] = m.alpha_mode
+        if m.alpha_mode == "MASK":
+            out["alphaCutoff"] = float(m.alpha_cutoff)
+        if m.double_sided:
+            out["doubleSided"] = True
+        extensions = carried_extensions(m)
+        if extensions:
+            out["extensions"] = extensions
+        return out
+
+
     def _mesh_frame(self, mesh_id: int) -> np.ndarray:
         """How a written mesh's coordinates map to the scene mesh's (identity: written as they are)."""
         return np.eye(4)
 
 
-def material_json(m: Material) -> dict:
-    pbr: dict = {"baseColorFactor": [float(c) for c in m.base_color_factor],
-                 "metallicFactor": float(m.metallic_factor), "roughnessFactor": float(m.roughness_factor)}
-    if m.base_color_texture is not None:
-        pbr["baseColorTexture"] = {"index": m.base_color_texture}
-    if m.metallic_roughness_texture is not None:
-        pbr["metallicRoughnessTexture"] = {"index": m.metallic_roughness_texture}
-    out: dict = {"name": m.name, "pbrMetallicRoughness": pbr}
-    if m.normal_texture is not None:
-        out["normalTexture"] = {"index": m.normal_texture, "scale": float(m.normal_scale)}
-    if m.occlusion_texture is not None:
-        out["occlusionTexture"] = {"index": m.occlusion_texture, "strength": float(m.occlusion_strength)}
-    if m.emissive_texture is not None:
-        out["emissiveTexture"] = {"index": m.emissive_texture}
-    if any(m.emissive_factor):
-        out["emissiveFactor"] = [float(c) for c in m.emissive_factor]
-    if m.alpha_mode != "OPAQUE":
-        out["alphaMode"] = m.alpha_mode
-    if m.alpha_mode == "MASK":
-        out["alphaCutoff"] = float(m.alpha_cutoff)
-    if m.double_sided:
-        out["doubleSided"] = True
-    return out
+def carried_extensions(m: Material) -> dict:
+    """The source's KHR_materials_* values, without their textures (those are not carried)."""
+    carried = {}
+    for name, values in m.extensions.items():
+        kept = {k: v for k, v in values.items() if not k.endswith("Texture")} if isinstance(values, dict) else {}
+        if kept or values == {}:
+            carried[name] = kept
+    return carried
 
 
 def decompose(matrix: np.ndarray, tolerance: float = 1e-5):

@@ -57,14 +57,11 @@ class WebGlbWriter(GlbWriter):
         ]
         return _pack(self.gltf, bytes(self.binary))
 
-    def _write_textures(self) -> None:
-        if not self.scene.textures:
-            return
-        self.gltf["samplers"] = [{"magFilter": 9729, "minFilter": 9987, "wrapS": 10497, "wrapT": 10497}]
-        self.gltf["images"] = [{"name": t.name, "mimeType": "image/webp", "bufferView": self._view(_webp(t.image))}
-                               for t in self.scene.textures]
-        self.gltf["textures"] = [{"sampler": 0, "extensions": {"EXT_texture_webp": {"source": i}}}
-                                 for i in range(len(self.scene.textures))]
+    def _image_json(self, texture) -> dict:
+        return {"name": texture.name, "mimeType": "image/webp", "bufferView": self._view(_webp(texture.image))}
+
+    def _texture_json(self, image: int, sampler: int) -> dict:
+        return {"sampler": sampler, "extensions": {"EXT_texture_webp": {"source": image}}}
 
     def _write_mesh(self, mesh: Mesh) -> int:
         low = np.min([p.positions.min(axis=0) for p in mesh.primitives], axis=0).astype(np.float64)

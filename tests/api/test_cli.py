@@ -47,14 +47,14 @@ def test_keys_create_refuses_a_bad_tenant_name(app_settings):
     assert result.returncode == 2 and result.stdout == ""
 
 
-def test_convert_writes_the_three_files_and_prints_the_table(tmp_path: Path, capsys):
+def test_convert_writes_the_output_files_and_prints_the_table(tmp_path: Path, capsys):
     source = tmp_path / "cube.stl"
     source.write_bytes(trimesh.creation.box(extents=(100, 100, 100)).export(file_type="stl"))
     out = tmp_path / "out"
 
     assert main(["convert", str(source), "-o", str(out), "--unit", "cm", "--max-triangles", "1000"]) == 0
 
-    assert sorted(p.name for p in out.iterdir()) == ["model.glb", "model.usdz", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.glb", "model.usdz", "model.web.glb", "report.json"]
     printed = capsys.readouterr().out
     assert "dimensions (m): width 1.000 × height 1.000 × depth 1.000" in printed
     for row in ("triangles", "vertices", "bytes (input → glb)", "ingest", "export_usdz", "total"):
@@ -113,7 +113,7 @@ def test_report_table_lines_up_input_and_output():
     assert any(
         line.startswith("bytes (input → glb)") and line.split()[-2:] == ["12,345,678", "2,345,678"] for line in lines
     )
-    assert "decimate          2.500  1,500,000 → 100,000" in table
-    assert "total             3.750" in table
+    assert "decimate            2.500  1,500,000 → 100,000" in table
+    assert "total               3.750" in table
     assert "width 2.000 × height 0.900 × depth 0.850" in table
     assert "  - unit guessed: mm" in table and "warnings" not in table

@@ -68,14 +68,8 @@ def test_corpus_model_usdz_matches_its_glb(tmp_path, model):
         "pbr_scene",
         "instanced_scene",
         "two_material_scene",
-        pytest.param(
-            "extensions_scene",
-            marks=pytest.mark.xfail(strict=True, reason="export_glb drops KHR_materials_* (emissive strength, ior, clearcoat)"),
-        ),
-        pytest.param(
-            "wrapped_scene",
-            marks=pytest.mark.xfail(strict=True, reason="export_glb writes one REPEAT sampler for every texture"),
-        ),
+        "extensions_scene",
+        "wrapped_scene",
     ],
 )
 def test_fixture_usdz_matches_its_glb(tmp_path, request, name):
