@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--dimensions", type=_dimensions, metavar="WxHxD<unit>", help="e.g. 200x90x85cm")
     convert.add_argument("--max-triangles", type=int)
     convert.add_argument("--placement", choices=("floor", "wall"), default="floor")
+    convert.add_argument("--up-axis", metavar="AXIS", help="the file's up direction, e.g. z or -y")
+    convert.add_argument("--front", metavar="AXIS", help="the direction the product's front faces, e.g. -x")
+    convert.add_argument("--fit", choices=("strict", "scale"), default="strict",
+                         help="scale: allow a uniform rescale of up to 10%% to meet --dimensions")
     convert.set_defaults(run=_convert)
     return parser
 
@@ -187,7 +191,8 @@ def _convert(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         print(f"error: {args.input} is not a file", file=sys.stderr)
         return 2
-    chosen = {"unit": args.unit, "dimensions": args.dimensions, "placement": args.placement}
+    chosen = {"unit": args.unit, "dimensions": args.dimensions, "placement": args.placement,
+              "up_axis": args.up_axis, "front": args.front, "fit": args.fit}
     if args.max_triangles is not None:
         chosen["max_triangles"] = args.max_triangles
     try:
