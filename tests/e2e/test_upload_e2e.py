@@ -120,14 +120,15 @@ def test_view_page_shows_the_published_model_with_our_own_bundle(server, publish
     assert response.status_code == 200, response.text[:300]
     assert response.headers["content-type"].startswith("text/html")
     page = PageReferences(response.text)
-    assert page.viewer.get("src") == item.product["assets"]["glb"]
+    # The query carries Scene Viewer's title (and link): issue 7.
+    assert page.viewer.get("src").split("?")[0] == item.product["assets"]["glb"]
     assert page.viewer.get("ios-src") == item.product["assets"]["usdz"]
     assert page.viewer.get("ar-placement") == item.case.placement
     assert page.viewer.get("ar-scale") == "fixed"
     assert "<b>" not in response.text, "the product name must be escaped"
 
     bundles = [s["src"] for s in page.scripts if s.get("type") == "module"]
-    assert bundles == ["/static/vendor/model-viewer/model-viewer.min.js"]
+    assert bundles == ["/static/vendor/model-viewer/model-viewer.min.js", "/static/viewer.js"]
     for script in page.scripts:
         url = urljoin(page_url, script["src"])
         assert urlsplit(url).netloc == urlsplit(server.url).netloc, f"{url} is not served by us"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -69,11 +70,13 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cabinet(catalog, published) -> dict:
-    """The wall cabinet with the storefront text a shop would set for AR."""
+def cabinet(catalog, published) -> Iterator[dict]:
+    """The wall cabinet with the storefront text a shop would set for AR (removed afterwards:
+    other modules share the server)."""
     response = catalog.http.patch("/v1/products/CABINET-GLB", json=STOREFRONT_TEXT)
     assert response.status_code == 200, response.text
-    return response.json()
+    yield response.json()
+    catalog.http.patch("/v1/products/CABINET-GLB", json=dict.fromkeys(STOREFRONT_TEXT))
 
 
 def open_page(browser, url: str, *, phone: str | None = None, viewport=None, init_scripts=()):
