@@ -125,7 +125,7 @@ def test_model_viewer_is_set_up_for_ar_at_real_size(placement):
         "src": GLB + "?title=Oak%20sofa",
         "ios-src": USDZ,
         "poster": POSTER,
-        "loading": "lazy",
+        "loading": "auto",
         "ar-modes": "webxr scene-viewer quick-look",
         "ar-scale": "fixed",
         "ar-placement": placement,
@@ -215,6 +215,7 @@ def test_web_component_snippet_has_absolute_urls_and_our_scripts():
     (viewer,) = page.find("model-viewer")
     assert viewer.attrs["src"].startswith(GLB) and viewer.attrs["ios-src"] == USDZ
     assert viewer.attrs["ar-scale"] == "fixed" and viewer.attrs["data-vitrine-events"] == EVENTS
+    assert viewer.attrs["loading"] == "lazy" and viewer.attrs["poster"] == POSTER  # often below the fold
 
 
 def test_iframe_snippet_escapes_the_name():
