@@ -40,6 +40,9 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(String(64), index=True)
     hashed: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the key
+    name: Mapped[str | None] = mapped_column(String(64))  # a label for people ("supplier feed")
+    # What the key may do: "read" (GET), "write" (create, upload, reprocess), "admin" (keys, webhooks).
+    scopes: Mapped[list] = mapped_column(JSON, default=lambda: ["read", "write", "admin"])
     created: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 
@@ -117,12 +120,16 @@ class VersionObject(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    # A client's Idempotency-Key names one job per tenant: a retried upload returns the same job.
+    __table_args__ = (UniqueConstraint("tenant", "idempotency_key"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex: not guessable
     tenant: Mapped[str] = mapped_column(String(64))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
     settings: Mapped[dict]  # processing.settings.Settings as JSON: the run can be reproduced
+    kind: Mapped[str] = mapped_column(String(16), default="upload")  # upload | reprocess
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -149,6 +156,38 @@ class TenantSettings(Base):
 
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
     allowed_origins: Mapped[list] = mapped_column(JSON, default=list)  # ["https://shop.example", ...]
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))  # HMAC key of the tenant's webhooks
+
+
+class Webhook(Base):
+    """A tenant's subscription: `url` receives the `events` it names (assets/webhooks.py)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list] = mapped_column(JSON)  # ["job.succeeded", "job.failed", "product.published"]
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: written in the transaction that caused it (an outbox), sent later."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime] = mapped_column(default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered: Mapped[datetime | None]
 
 
 class EventCount(Base):
