@@ -4,13 +4,18 @@
     vitrine3d worker [--burst]                     an RQ worker (needs VITRINE_QUEUE_URL=redis://…)
     vitrine3d migrate                              bring the catalog's schema up to date
     vitrine3d gc [--grace SECONDS] [--dry-run]     remove stored objects nothing refers to
-    vitrine3d keys create [--tenant default]       the new key alone on stdout
-    vitrine3d keys revoke KEY
+    vitrine3d keys create [--tenant default] [--scopes read,write,admin] [--name LABEL]
+                                                   the new key alone on stdout
+    vitrine3d keys list [--tenant T]               ids, tenants, scopes, dates (never the keys)
+    vitrine3d keys revoke KEY|ID
     vitrine3d convert INPUT -o OUTDIR [--unit cm] [--dimensions 200x90x85cm] [--max-triangles N] [--placement floor]
+    vitrine3d upload DIR --catalog products.csv [--api URL] [--key KEY] [--jobs 4] [--dry-run]
 
 `convert` runs processing.pipeline.convert in this process (no server, no database) and prints
 a before/after table from the report; a file the pipeline refuses exits 1 with
 `error CODE: message`. Configuration comes from the same VITRINE_* environment as the server.
+`upload` creates or updates the products of a catalog (CSV/XLSX) and uploads their files from DIR
+through the API (key from --key or VITRINE_API_KEY); see api/batch_upload.py.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from assets.catalog import SCOPES
 from processing.settings import Dimensions, Settings
 
 from .schemas import TENANT_PATTERN
@@ -30,6 +36,7 @@ from .settings import AppSettings
 
 OUTPUT_NAMES = {"glb": "model.glb", "glb_web": "model.web.glb", "usdz": "model.usdz", "report": "report.json"}
 STAT_ROWS = ("triangles", "vertices", "meshes", "instances", "materials", "textures")
+MAX_PARALLEL_UPLOADS = 32
 _DIMENSIONS = re.compile(r"^(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)(mm|cm|m|in|ft)$")
 
 
@@ -63,8 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(required=True, metavar="ACTION")
     create = keys.add_parser("create", help="create a key and print it (shown only once)")
     create.add_argument("--tenant", type=_tenant, default="default")
+    create.add_argument("--scopes", type=_scopes, default=SCOPES, metavar="read,write,admin",
+                        help="what the key may do (default: all three)")
+    create.add_argument("--name", help="a label, e.g. 'supplier feed'")
     create.set_defaults(run=_keys_create)
-    revoke = keys.add_parser("revoke", help="revoke a key")
+    listing = keys.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--tenant", type=_tenant)
+    listing.set_defaults(run=_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key, given as the key or its id from `keys list`")
     revoke.add_argument("key")
     revoke.set_defaults(run=_keys_revoke)
 
@@ -80,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--fit", choices=("strict", "scale"), default="strict",
                          help="scale: allow a uniform rescale of up to 10%% to meet --dimensions")
     convert.set_defaults(run=_convert)
+
+    upload = commands.add_parser("upload", help="create products and upload their models from a catalog and a folder")
+    upload.add_argument("directory", type=Path, metavar="DIR", help="the folder holding the 3D files")
+    upload.add_argument("--catalog", type=Path, required=True, metavar="FILE",
+                        help="CSV or XLSX: sku, name, width, height, depth, unit[, file, placement, price, link, locale]")
+    upload.add_argument("--api", default="http://127.0.0.1:8000", metavar="URL", help="the API's base URL")
+    upload.add_argument("--key", help="an API key (default: $VITRINE_API_KEY)")
+    upload.add_argument("--jobs", type=_parallel, default=4, metavar="N", help="files in flight at once (default 4)")
+    upload.add_argument("--dry-run", action="store_true", help="check the catalog and the files; upload nothing")
+    upload.set_defaults(run=_upload)
     return parser
 
 
@@ -87,6 +110,19 @@ def _tenant(value: str) -> str:
     if not re.match(TENANT_PATTERN, value):
         raise argparse.ArgumentTypeError("letters, digits, '.', '_' and '-' only (at most 64)")
     return value
+
+
+def _parallel(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PARALLEL_UPLOADS:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to {MAX_PARALLEL_UPLOADS}")
+    return int(value)
+
+
+def _scopes(value: str) -> tuple[str, ...]:
+    scopes = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    if not scopes or set(scopes) - set(SCOPES):
+        raise argparse.ArgumentTypeError(f"a comma-separated list of {', '.join(SCOPES)}")
+    return scopes
 
 
 def _dimensions(value: str) -> Dimensions:
@@ -160,13 +196,29 @@ def _keys_create(args: argparse.Namespace) -> int:
     from assets.catalog import create_api_key
 
     with _catalog_session() as session:
-        key = create_api_key(session, args.tenant)
+        key = create_api_key(session, args.tenant, args.scopes, args.name)
         session.commit()
     print(key)
     print(
-        f"API key for tenant '{args.tenant}'; it is not shown again. Send it as 'Authorization: Bearer <key>'.",
+        f"API key for tenant '{args.tenant}' ({','.join(args.scopes)}); it is not shown again. "
+        "Send it as 'Authorization: Bearer <key>'.",
         file=sys.stderr,
     )
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from assets.catalog import list_api_keys
+
+    with _catalog_session() as session:
+        rows = list_api_keys(session, args.tenant)
+    print(f"{'id':>5}  {'tenant':<20} {'scopes':<17} {'created':<20} {'revoked':<20} name")
+    for row in rows:
+        revoked = row.revoked_at.strftime("%Y-%m-%d %H:%M") if row.revoked_at else "-"
+        print(
+            f"{row.id:>5}  {row.tenant:<20} {','.join(row.scopes):<17} {row.created:%Y-%m-%d %H:%M}     "
+            f"{revoked:<20} {row.name or ''}"
+        )
     return 0
 
 
@@ -214,6 +266,12 @@ def _convert(args: argparse.Namespace) -> int:
     print(format_report(report, args.input.stat().st_size))
     print("\nwrote " + ", ".join(str(args.output / name) for name in OUTPUT_NAMES.values()))
     return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    from .batch_upload import run
+
+    return run(args)
 
 
 def _print_progress(step: str, fraction: float) -> None:

@@ -2,7 +2,9 @@
 
 Everything is read from `app.state` (set once by `create_app`), so tests build an app with their
 own settings and nothing leaks between apps. The tenant comes from `Authorization: Bearer <key>`
-(never from a query string); a missing, unknown or revoked key is a 401.
+(never from a query string); a missing, unknown or revoked key is a 401, a key without the scope
+the call needs a 403 (`read` for GET, `write` for changes, `admin` for webhooks and embedding
+settings), and a key over its request rate a 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -47,17 +49,46 @@ StorageDep = Annotated[Storage, Depends(_storage)]
 RunnerDep = Annotated[Runner, Depends(_runner)]
 
 
-def _tenant(session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+def caller_access(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> catalog.KeyAccess:
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise ApiError(401, "UNAUTHENTICATED", "Send an API key as 'Authorization: Bearer <key>'.", challenge)
-    tenant = catalog.tenant_for_key(session, credentials.credentials)
-    if tenant is None:
+    access = catalog.key_access(session, credentials.credentials)
+    if access is None:
         raise ApiError(401, "INVALID_API_KEY", "The API key is unknown or revoked.", challenge)
-    return tenant
+    limiter = request.app.state.key_limiter
+    if not limiter.allow(str(access.key_id)):
+        retry = {"Retry-After": str(limiter.retry_after())}
+        raise ApiError(429, "RATE_LIMITED", "Too many requests with this API key; retry after the delay.", retry)
+    return access
+
+
+CallerDep = Annotated[catalog.KeyAccess, Depends(caller_access)]
+_READING = {"GET", "HEAD", "OPTIONS"}
+
+
+def _require(access: catalog.KeyAccess, scope: str) -> str:
+    if scope not in access.scopes:
+        raise ApiError(403, "INSUFFICIENT_SCOPE", f"This API key lacks the '{scope}' scope needed here.")
+    return access.tenant
+
+
+def _tenant(request: Request, access: CallerDep) -> str:
+    """The caller's tenant; reading needs the key's `read` scope, anything else its `write` scope."""
+    return _require(access, "read" if request.method in _READING else "write")
+
+
+def _admin_tenant(access: CallerDep) -> str:
+    """The caller's tenant, for settings that change who gets what (webhooks, embedding origins)."""
+    return _require(access, "admin")
 
 
 TenantDep = Annotated[str, Depends(_tenant)]
+AdminTenantDep = Annotated[str, Depends(_admin_tenant)]
 
 
 def public_base_url(request: Request, settings: SettingsDep) -> str:

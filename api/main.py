@@ -22,12 +22,13 @@ from assets.db import make_engine, make_session_factory, migrate
 from assets.queue_rq import Dispatcher
 from assets.runner import Runner
 from assets.storage import LocalStorage
+from assets.webhook_delivery import Deliverer
 from viewer.pages import STATIC_DIR, STATIC_URL
 from viewer.poster import close_renderer
 
 from .errors import install_error_handlers
 from .rate_limit import RateLimiter
-from .routes import embed, events, files, jobs, pages, products, qr
+from .routes import dashboard, direct_uploads, embed, events, files, jobs, pages, products, qr, versions, webhooks
 from .static_files import PublicStaticFiles
 from .settings import AppSettings
 
@@ -53,15 +54,18 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         )
     else:
         runner = Runner(sessions, storage, settings.runner_config())
+    deliverer = Deliverer(sessions, settings.webhook_config())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(migrate, engine)
         shutil.rmtree(settings.data_dir / "incoming", ignore_errors=True)  # uploads cut off by a stop
         runner.start()
+        deliverer.start()  # webhook deliveries, sent in the background (assets/webhook_delivery.py)
         try:
             yield
         finally:
+            await run_in_threadpool(deliverer.stop)
             await run_in_threadpool(runner.stop)
             await run_in_threadpool(close_renderer)  # the poster browser, if publishing started one
             engine.dispose()
@@ -71,14 +75,20 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     app.state.sessions = sessions
     app.state.storage = storage
     app.state.runner = runner
+    app.state.deliverer = deliverer
     app.state.event_limiter = RateLimiter(settings.events_per_minute)
+    app.state.key_limiter = RateLimiter(settings.api_requests_per_minute)
     install_error_handlers(app)
     app.include_router(products.router)
+    app.include_router(versions.router)
+    app.include_router(direct_uploads.router)
     app.include_router(jobs.router)
     app.include_router(pages.router)
     app.include_router(embed.router)
     app.include_router(qr.router)
     app.include_router(events.router)
+    app.include_router(webhooks.router)
+    app.include_router(dashboard.router)
     if isinstance(storage, LocalStorage):
         app.include_router(files.router)
     app.mount(STATIC_URL, PublicStaticFiles(directory=STATIC_DIR), name="static")

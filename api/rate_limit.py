@@ -1,9 +1,10 @@
-"""A small in-memory rate limiter for the public event beacon (POST /v1/events).
+"""A small in-memory rate limiter: the public event beacon (per client address) and API keys (per key).
 
-Fixed one-minute windows per client address. The address is held in memory for the current
-window only and never stored: the stats stay free of personal data. One process = one limiter;
-with several API replicas each limits on its own, which is fine for keeping a runaway script or
-a crude flood out of the counts (a proxy's rate limiting is the tool for more).
+Fixed one-minute windows. A beacon's address is held in memory for the current window only and
+never stored: the stats stay free of personal data. One process = one limiter; with several API
+replicas each limits on its own (the limit is per process, said so in the setting), which is
+enough to keep a runaway script from starving other tenants of a replica; a proxy's or gateway's
+rate limiting is the tool for a global one.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assets.webhooks import WebhookEvent
 from processing.settings import Axis, Fit, Placement, Unit
 
 # A sku is also a path segment (/view/<sku>, /v1/products/<sku>): URL-safe characters only, and it
@@ -74,9 +75,39 @@ class ModelUploadForm(_Strict):
 
 
 class ProductUpdate(StorefrontFields):
-    """PATCH body: only the fields sent change; null clears an optional field."""
+    """PATCH body: only the fields sent change; null clears an optional field.
+
+    New dimensions or placement apply to the next conversion (upload or re-process), not to the
+    published files.
+    """
 
     name: str | None = Field(None, min_length=1, max_length=200)
+    dimensions: DeclaredDimensions | None = None
+    placement: Placement | None = None
+
+
+class DirectUploadRequest(_Strict):
+    """A very large original the client will PUT straight to the bucket (S3 storage only)."""
+
+    size: int = Field(gt=0, description="Exact size in bytes; the upload URL accepts this many bytes only.")
+
+
+class DirectUploadJob(ModelUploadForm):
+    """Starts the conversion of a direct upload: the form fields of an upload, and the file's name."""
+
+    filename: str = Field("upload", min_length=1, max_length=255, description="For display only.")
+
+
+class DirectUploadOut(BaseModel):
+    upload_id: str
+    url: str = Field(description="PUT the file's bytes here, with `headers`, before `expires`.")
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires: datetime
+
+
+class ReprocessRequest(ModelUploadForm):
+    """Settings for converting the stored original again; what is left out is kept from its last run."""
 
 
 class Assets(BaseModel):
@@ -106,6 +137,38 @@ class MeasuredDimensions(BaseModel):
     depth: float
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class VersionSummary(BaseModel):
+    """A published version at a glance (from its report)."""
+
+    triangles: int | None = None
+    bytes: dict[str, int] = Field(default_factory=dict, description="File sizes by kind: glb, glb_web, usdz.")
+    warnings: int = 0
+    dimension_mismatch: bool = Field(
+        False, description="The measured size differs from the declared one by more than the tolerance."
+    )
+
+
+class SourceFile(BaseModel):
+    """The original file behind the published version."""
+
+    sha256: str
+    filename: str
+    size: int
+
+
+class JobSummary(BaseModel):
+    id: str
+    status: JobStatus
+    kind: Literal["upload", "reprocess"]
+    error: ErrorDetail | None = None
+    created: datetime
+
+
 class ProductOut(StorefrontFields):
     model_config = ConfigDict(extra="ignore")
 
@@ -118,15 +181,28 @@ class ProductOut(StorefrontFields):
     dimensions_m: MeasuredDimensions | None = None
     view_url: str | None = Field(None, description="The public viewer page, once published.")
     engagement: Engagement | None = Field(None, description="In the catalog list only.")
+    version: int | None = Field(None, description="The published version's id.")
+    summary: VersionSummary | None = Field(None, description="Of the published version.")
+    source: SourceFile | None = None
+    latest_job: JobSummary | None = None
+
+
+class VersionOut(BaseModel):
+    id: int
+    created: datetime
+    job_id: str | None = None
+    published: bool
+    dimensions_m: MeasuredDimensions | None = None
+    summary: VersionSummary | None = None
+    assets: Assets | None = Field(None, description="Only for the published version (others are not served).")
+
+
+class VersionList(BaseModel):
+    versions: list[VersionOut]
 
 
 class ProductList(BaseModel):
     products: list[ProductOut]
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
 
 
 class JobRef(BaseModel):
@@ -142,8 +218,51 @@ class JobOut(BaseModel):
     id: str
     sku: str
     status: JobStatus
+    kind: Literal["upload", "reprocess"] = "upload"
     progress: float = Field(description="From 0 to 1.")
     error: ErrorDetail | None = None
     created: datetime
     started: datetime | None = None
     finished: datetime | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class WebhookCreate(_Strict):
+    url: str = Field(max_length=2000, pattern=r"^https?://\S+$", examples=["https://shop.example/hooks/vitrine"])
+    events: list[WebhookEvent] = Field(min_length=1, description="What to send; duplicates are ignored.")
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[WebhookEvent]
+    created: datetime
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(description="The HMAC-SHA256 key of the `Vitrine-Signature` header (64 hex characters).")
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str = Field(description="The event's id, as in its body and the `Vitrine-Delivery` header.")
+    webhook_id: str
+    event: WebhookEvent
+    url: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(description="Sends made so far.")
+    last_status: int | None = Field(None, description="The receiver's HTTP status at the last send.")
+    last_error: str | None = None
+    next_attempt: datetime | None = Field(None, description="When a pending delivery is sent (again).")
+    created: datetime
+    delivered: datetime | None = None
+
+
+class WebhookDeliveryList(BaseModel):
+    deliveries: list[WebhookDeliveryOut]

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assets.runner import RunnerConfig
 from assets.storage import Storage, storage_from_url
+from assets.webhook_delivery import DeliveryConfig
 from processing.settings import Limits
 
 MiB = 1024 * 1024
@@ -43,6 +44,14 @@ class AppSettings(BaseSettings):
     )
     queue_url: str = Field("", description="Empty: jobs run in the API process. redis://…: RQ, run `vitrine3d worker`.")
     max_upload_bytes: PositiveInt = 200 * MiB
+    upload_idle_seconds: PositiveFloat = Field(30, description="An upload that sends nothing this long gets 408.")
+    upload_max_seconds: PositiveFloat = Field(3600, description="An upload still arriving after this long gets 408.")
+    max_direct_upload_bytes: PositiveInt = Field(
+        5 * GiB, description="Largest original a client may PUT straight to the bucket (S3 storage only)."
+    )
+    direct_upload_seconds: PositiveInt = Field(
+        3600, description="How long a presigned upload URL stays valid; keep it below gc_grace_seconds."
+    )
     job_soft_timeout: PositiveFloat = Field(
         300, description="Seconds before the conversion is asked to stop (SIGTERM)."
     )
@@ -62,8 +71,26 @@ class AppSettings(BaseSettings):
     gc_grace_seconds: float = Field(
         24 * 3600, ge=0, description="Age before `vitrine3d gc` removes a stored object that no version references."
     )
+    api_requests_per_minute: PositiveInt = Field(
+        1200, description="Requests per API key and minute, per API process (429 with Retry-After beyond)."
+    )
+    max_queued_jobs_per_tenant: PositiveInt = Field(
+        1000, description="Jobs a tenant may have waiting; more uploads get 429 with Retry-After until some run."
+    )
     events_per_minute: PositiveInt = Field(
         120, description="Shopper events (POST /v1/events) accepted per client address and minute."
+    )
+    webhook_retry_base_seconds: PositiveFloat = Field(
+        30, description="Seconds before a failed webhook delivery is sent again; doubled per attempt, with jitter."
+    )
+    webhook_max_attempts: PositiveInt = Field(10, description="Sends of a webhook delivery before it is marked failed.")
+    webhook_timeout_seconds: PositiveFloat = Field(5, description="How long a webhook receiver has to answer.")
+    webhook_allow_private_urls: bool = Field(
+        False,
+        description=(
+            "Allow webhook URLs on private, loopback and link-local addresses. Off: tenant-supplied URLs "
+            "cannot reach this server's own network (SSRF). Turn on only where every tenant is trusted."
+        ),
     )
     limits: Limits = Limits()
     convert_function: str | None = Field(
@@ -84,6 +111,14 @@ class AppSettings(BaseSettings):
     def _storage_public_base_url(self) -> str | None:
         # Local objects are served by the API, whose base URL public_base_url already is.
         return None if self.storage_url.startswith("file:") else self.public_base_url
+
+    def webhook_config(self) -> DeliveryConfig:
+        return DeliveryConfig(
+            retry_base_seconds=self.webhook_retry_base_seconds,
+            max_attempts=self.webhook_max_attempts,
+            timeout_seconds=self.webhook_timeout_seconds,
+            allow_private_urls=self.webhook_allow_private_urls,
+        )
 
     def runner_config(self) -> RunnerConfig:
         return RunnerConfig(

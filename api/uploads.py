@@ -10,10 +10,13 @@ bytes are sniffed: an empty file is a 400, a format we do not convert a 415.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import tempfile
+import time
 import unicodedata
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +47,14 @@ class ReceivedFile:
     fields: dict[str, str]
 
 
-async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> ReceivedFile:
-    """Stream the request's multipart body into `spool_dir`, enforcing every upload limit."""
+async def receive_upload(
+    request: Request, spool_dir: Path, max_bytes: int, idle_seconds: float = 30.0, max_seconds: float = 3600.0
+) -> ReceivedFile:
+    """Stream the request's multipart body into `spool_dir`, enforcing every upload limit.
+
+    A client that sends nothing for `idle_seconds`, or takes longer than `max_seconds` in all, gets a
+    408: a trickle of bytes must not hold a connection and a spool file forever (slowloris).
+    """
     boundary = _boundary(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -56,7 +65,7 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> R
     try:
         parser = MultipartParser(boundary, sink.callbacks())
         received = 0
-        async for chunk in request.stream():
+        async for chunk in _paced(request.stream(), idle_seconds, max_seconds):
             received += len(chunk)
             if received > max_bytes:
                 raise _too_large(max_bytes)
@@ -73,6 +82,19 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> R
     except BaseException:
         sink.discard()
         raise
+
+
+async def _paced(chunks: AsyncIterator[bytes], idle_seconds: float, max_seconds: float) -> AsyncIterator[bytes]:
+    deadline = time.monotonic() + max_seconds
+    while True:
+        wait = min(idle_seconds, deadline - time.monotonic())
+        try:
+            chunk = await asyncio.wait_for(anext(chunks), timeout=max(wait, 0))
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiError(408, "UPLOAD_TIMEOUT", "The upload was too slow: the client stopped sending data.") from None
+        yield chunk
 
 
 def _boundary(content_type: str | None) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -39,23 +40,53 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(session: Session, tenant: str) -> str:
+SCOPES = ("read", "write", "admin")
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """Who is calling with a key, and what the key may do."""
+
+    key_id: int
+    tenant: str
+    scopes: frozenset[str]
+
+
+def create_api_key(session: Session, tenant: str, scopes: tuple[str, ...] = SCOPES, name: str | None = None) -> str:
     """Store a new key for `tenant` (hashed) and return it; this is the only time it is seen."""
+    unknown = set(scopes) - set(SCOPES)
+    if unknown or not scopes:
+        raise ValueError(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(sorted(unknown)) or 'none'}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiKey(tenant=tenant, hashed=hash_key(key)))
+    session.add(ApiKey(tenant=tenant, hashed=hash_key(key), scopes=list(scopes), name=name))
     return key
 
 
-def revoke_api_key(session: Session, key: str) -> bool:
-    row = session.scalar(select(ApiKey).where(ApiKey.hashed == hash_key(key), ApiKey.revoked_at.is_(None)))
+def revoke_api_key(session: Session, key_or_id: str) -> bool:
+    """Revoke a key given as the key itself or its id (from `list_api_keys`)."""
+    which = ApiKey.id == int(key_or_id) if key_or_id.isdigit() else ApiKey.hashed == hash_key(key_or_id)
+    row = session.scalar(select(ApiKey).where(which, ApiKey.revoked_at.is_(None)))
     if row is None:
         return False
     row.revoked_at = utcnow()
     return True
 
 
+def list_api_keys(session: Session, tenant: str | None = None) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.id)
+    return list(session.scalars(query if tenant is None else query.where(ApiKey.tenant == tenant)))
+
+
+def key_access(session: Session, key: str) -> KeyAccess | None:
+    """The live key behind `key`, or None. Looked up by its SHA-256: the comparison is on a hash of a
+    secret with 256 random bits, so the lookup's timing reveals nothing usable about the key."""
+    row = session.scalar(select(ApiKey).where(ApiKey.hashed == hash_key(key), ApiKey.revoked_at.is_(None)))
+    return None if row is None else KeyAccess(row.id, row.tenant, frozenset(row.scopes))
+
+
 def tenant_for_key(session: Session, key: str) -> str | None:
-    return session.scalar(select(ApiKey.tenant).where(ApiKey.hashed == hash_key(key), ApiKey.revoked_at.is_(None)))
+    access = key_access(session, key)
+    return None if access is None else access.tenant
 
 
 # Products ---------------------------------------------------------------------------------------
@@ -100,14 +131,85 @@ def delete_product(session: Session, product: Product) -> list[str]:
 # Uploads and jobs -------------------------------------------------------------------------------
 
 
-def create_job(session: Session, product: Product, upload: Upload, settings: dict) -> Job:
-    job = Job(id=new_id(), tenant=product.tenant, product=product, upload=upload, settings=settings)
+def create_job(
+    session: Session,
+    product: Product,
+    upload: Upload,
+    settings: dict,
+    kind: str = "upload",
+    idempotency_key: str | None = None,
+) -> Job:
+    job = Job(
+        id=new_id(),
+        tenant=product.tenant,
+        product=product,
+        upload=upload,
+        settings=settings,
+        kind=kind,
+        idempotency_key=idempotency_key,
+    )
     session.add(job)
     return job
 
 
 def get_job(session: Session, tenant: str, job_id: str) -> Job | None:
     return session.scalar(select(Job).where(Job.id == job_id, Job.tenant == tenant))
+
+
+def queued_jobs(session: Session, tenant: str) -> int:
+    return session.scalar(select(func.count()).where(Job.tenant == tenant, Job.status == "queued"))
+
+
+def job_for_idempotency_key(session: Session, tenant: str, key: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.tenant == tenant, Job.idempotency_key == key))
+
+
+def product_jobs(session: Session, product: Product, limit: int) -> list[Job]:
+    """The product's jobs, newest first."""
+    query = select(Job).where(Job.product_id == product.id).order_by(Job.created.desc(), Job.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def latest_jobs(session: Session, product_ids: list[int]) -> dict[int, Job]:
+    """Each product's newest job, in one query (the catalog list shows its status)."""
+    newest = (
+        select(Job.product_id, func.max(Job.created).label("created"))
+        .where(Job.product_id.in_(product_ids))
+        .group_by(Job.product_id)
+        .subquery()
+    )
+    query = select(Job).join(newest, (Job.product_id == newest.c.product_id) & (Job.created == newest.c.created))
+    return {job.product_id: job for job in session.scalars(query)}
+
+
+def published_sources(session: Session, product_ids: list[int]) -> dict[int, Upload]:
+    """The original behind each product's published version, in one query (batch uploads skip on its hash)."""
+    query = (
+        select(Product.id, Upload)
+        .join(Version, Version.id == Product.published_version_id)
+        .join(Job, Job.id == Version.job_id)
+        .join(Upload, Upload.id == Job.upload_id)
+        .where(Product.id.in_(product_ids))
+    )
+    return {product_id: upload for product_id, upload in session.execute(query)}
+
+
+def source_upload(session: Session, product: Product) -> Upload | None:
+    """The original to re-process: the published version's, else the newest one received."""
+    published = published_sources(session, [product.id]).get(product.id)
+    if published is not None:
+        return published
+    query = select(Upload).where(Upload.product_id == product.id).order_by(Upload.created.desc()).limit(1)
+    return session.scalar(query)
+
+
+def product_versions(session: Session, product: Product, limit: int) -> list[Version]:
+    query = select(Version).where(Version.product_id == product.id).order_by(Version.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def get_version(session: Session, product: Product, version_id: int) -> Version | None:
+    return session.scalar(select(Version).where(Version.product_id == product.id, Version.id == version_id))
 
 
 # Published objects ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from . import webhooks
 from .models import Job, utcnow
 
 INTERRUPTED_MESSAGE = "The conversion was interrupted too many times; upload the file again."
@@ -108,7 +109,8 @@ def set_progress(session: Session, job: ClaimedJob, progress: float) -> None:
 
 
 def finish_failed(session: Session, job: ClaimedJob, code: str, message: str) -> None:
-    session.execute(
+    """Fail the attempt's job (fenced) and record its `job.failed` webhooks in the same commit."""
+    failed = session.execute(
         update(Job)
         .where(current_attempt(job))
         .values(
@@ -120,6 +122,8 @@ def finish_failed(session: Session, job: ClaimedJob, code: str, message: str) ->
             lease_expires=None,
         )
     )
+    if failed.rowcount == 1:
+        webhooks.emit_job_failed(session, [job.id])
     session.commit()
 
 
@@ -162,18 +166,20 @@ def release_expired(session: Session, max_attempts: int) -> tuple[int, int]:
 
 def _release(session: Session, which, max_attempts: int) -> tuple[int, int]:
     cleared = {"lease_owner": None, "lease_expires": None}
-    failed = session.execute(
+    failed = session.scalars(
         update(Job)
         .where(which, Job.attempts >= max_attempts)
         .values(
             status="failed", error_code="INTERRUPTED", error_message=INTERRUPTED_MESSAGE, finished=utcnow(), **cleared
         )
-    ).rowcount
+        .returning(Job.id)
+    ).all()
+    webhooks.emit_job_failed(session, list(failed))
     requeued = session.execute(
         update(Job).where(which).values(status="queued", progress=0.0, started=None, enqueued=None, **cleared)
     ).rowcount
     session.commit()
-    return requeued, failed
+    return requeued, len(failed)
 
 
 def jobs_to_enqueue(session: Session, limit: int) -> list[tuple[str, int]]:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from viewer.poster import render_poster
 
+from . import webhooks
 from .leases import ClaimedJob, current_attempt
 from .models import Job, Product, Version, VersionObject, utcnow
 from .storage import Storage, object_key, sha256_file
@@ -69,6 +70,7 @@ def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, 
         "attempt": job.attempt,
         "assets": {o.kind: o.key for o in objects},
         "dimensions_m": report.get("dimensions_m"),
+        "summary": report_summary(report),
         "created": utcnow().isoformat(),
     }
     storage.put(manifest_key(job.id, job.attempt), json.dumps(manifest, indent=2).encode(), "application/json")
@@ -94,8 +96,22 @@ def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, 
         session.add(version)
         session.flush()
         session.execute(update(Product).where(Product.id == job.product_id).values(published_version_id=version.id))
+        # The events go out iff this transaction commits (an outbox, see assets/webhooks.py).
+        row = session.get(Job, job.id)
+        webhooks.emit(session, row.tenant, "job.succeeded", webhooks.job_data(row, version.id))
+        webhooks.emit(session, row.tenant, "product.published", webhooks.product_data(job.sku, version.id, job.id))
     log.info("job %s: published version %s of %s", job.id, version.id, job.sku)
     return True
+
+
+def report_summary(report: dict) -> dict:
+    """What the catalog list shows of a version without fetching its report."""
+    output = report.get("output", {})
+    return {
+        "triangles": output.get("triangles"),
+        "bytes": output.get("files", {}),
+        "warnings": len(report.get("warnings", [])),
+    }
 
 
 def _store_poster(storage: Storage, job: ClaimedJob, glb: Path) -> VersionObject | None:

@@ -128,10 +128,21 @@ class S3Storage:
         params = {"Bucket": self.bucket, "Key": self._full(key)}
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
 
-    def presigned_put(self, key: str, content_type: str, seconds: int) -> str:
-        """A URL a client PUTs a (very large) original to, with this Content-Type, until it expires."""
+    def presigned_put(self, key: str, content_type: str, seconds: int, size: int | None = None) -> str:
+        """A URL a client PUTs a (very large) original to, with this Content-Type (and, when given, exactly
+        `size` bytes: the length is part of the signature), until it expires."""
         params = {"Bucket": self.bucket, "Key": self._full(key), "ContentType": content_type}
+        if size is not None:
+            params["ContentLength"] = size
         return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=seconds)
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None if there is no such object."""
+        try:
+            with _call("head", key):
+                return self.client.head_object(Bucket=self.bucket, Key=self._full(key))["ContentLength"]
+        except FileNotFoundError:
+            return None
 
     def _full(self, key: str) -> str:
         parts = PurePosixPath(key).parts

@@ -33,6 +33,10 @@ GLB_BYTES = b"glTF\x02\x00\x00\x00" + b"\x00" * 64
 
 @pytest.fixture
 def app_settings(tmp_path: Path) -> AppSettings:
+    return make_test_settings(tmp_path)
+
+
+def make_test_settings(tmp_path: Path) -> AppSettings:
     data = tmp_path / "data"
     return AppSettings(
         data_dir=data,
@@ -54,6 +58,7 @@ def app_settings(tmp_path: Path) -> AppSettings:
             texture_bytes_per_job=MiB,
         ),
         convert_function=FAKES + ":succeed",
+        api_requests_per_minute=100_000,  # tests poll jobs fast; the limit has its own tests
     )
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, field_validator
 from assets import catalog
 from viewer.pages import EMBED_SIZE, iframe_snippet, render_embed_page, web_component_snippet
 
-from ..deps import BaseUrlDep, SessionDep, StorageDep, TenantDep
+from ..deps import AdminTenantDep, BaseUrlDep, SessionDep, StorageDep
 from ..errors import ApiError, not_found
 from ..schemas import SKU_PATTERN, TENANT_PATTERN
 from ..urls import view_path
@@ -163,12 +163,12 @@ def _fit(size: tuple[int, int], maxwidth: int | None, maxheight: int | None) -> 
 
 
 @router.get("/v1/settings/embedding", response_model=EmbeddingSettings, tags=["settings"])
-def get_embedding(tenant: TenantDep, session: SessionDep) -> EmbeddingSettings:
+def get_embedding(tenant: AdminTenantDep, session: SessionDep) -> EmbeddingSettings:
     return EmbeddingSettings(allowed_origins=catalog.allowed_origins(session, tenant))
 
 
 @router.put("/v1/settings/embedding", response_model=EmbeddingSettings, tags=["settings"])
-def put_embedding(body: EmbeddingSettings, tenant: TenantDep, session: SessionDep) -> EmbeddingSettings:
+def put_embedding(body: EmbeddingSettings, tenant: AdminTenantDep, session: SessionDep) -> EmbeddingSettings:
     """Replace the storefront origins allowed to frame this tenant's viewer and embed pages."""
     catalog.set_allowed_origins(session, tenant, body.allowed_origins)
     session.commit()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from assets.storage import Storage
 from viewer.pages import ViewerProduct, render_not_found_page, render_view_page
 from viewer.security import page_headers
 
-from ..deps import BaseUrlDep, SessionDep, StorageDep, _bearer, _tenant
+from ..deps import BaseUrlDep, SessionDep, StorageDep, _bearer, caller_access
 from ..errors import not_found
 from ..schemas import TENANT_PATTERN
 from ..urls import published_asset_urls
@@ -63,6 +63,7 @@ def viewer_headers(session: Session, shown: ViewerProduct) -> dict[str, str]:
 
 
 def _public_tenant(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     tenant: Annotated[
@@ -72,7 +73,7 @@ def _public_tenant(
     """The tenant of a public /v1 read: the API key's when one is sent, else `?tenant=` (default
     tenant if absent). These reads only ever show published products, which are public anyway."""
     if credentials is not None:
-        return _tenant(session, credentials)
+        return caller_access(request, session, credentials).tenant
     return tenant or catalog.DEFAULT_TENANT
 
 

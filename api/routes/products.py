@@ -8,17 +8,20 @@ limits) and stored with the job, so the run can be reproduced.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from assets import catalog
-from assets.models import Product, Upload
+from assets.models import Job, Product, Upload
 from assets.storage import Storage
-from processing.settings import Dimensions, Settings
+from processing.settings import METRES_PER_UNIT, Dimensions, Settings
 
 from ..deps import BaseUrlDep, RunnerDep, SessionDep, SettingsDep, StorageDep, TenantDep
 from ..errors import ApiError, not_found
@@ -27,20 +30,26 @@ from ..schemas import (
     DeclaredDimensions,
     Engagement,
     JobRef,
+    JobSummary,
     MeasuredDimensions,
     ModelUploadForm,
     ProductCreate,
     ProductList,
     ProductOut,
     ProductUpdate,
+    SourceFile,
     StorefrontFields,
     UploadAccepted,
+    VersionSummary,
 )
 from ..settings import AppSettings
 from ..uploads import ReceivedFile, receive_upload
 from ..urls import published_asset_urls, view_path
+from .jobs import job_error
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
+
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"  # printable ASCII, no spaces
 
 
 @router.post("", status_code=201, response_model=ProductOut, response_model_exclude_none=True)
@@ -49,15 +58,19 @@ def create_product(
 ) -> ProductOut:
     product = Product(tenant=tenant, sku=body.sku, name=body.name, placement=body.placement)
     _set_storefront(product, body)
-    if body.dimensions is not None:
-        dims = body.dimensions
-        product.width, product.height, product.depth, product.unit = dims.width, dims.height, dims.depth, dims.unit
+    _set_dimensions(product, body.dimensions)
     try:
         catalog.create_product(session, product)
     except catalog.DuplicateSku:
         raise ApiError(409, "SKU_EXISTS", f"A product with sku '{body.sku}' already exists.") from None
     session.commit()
     return product_out(product, base_url, storage)
+
+
+def _set_dimensions(product: Product, dims: DeclaredDimensions | None) -> None:
+    product.width, product.height, product.depth, product.unit = (
+        (dims.width, dims.height, dims.depth, dims.unit) if dims is not None else (None, None, None, None)
+    )
 
 
 @router.get("", response_model=ProductList, response_model_exclude_none=True)
@@ -70,9 +83,14 @@ def list_products(
     offset: int = Query(0, ge=0),
 ) -> ProductList:
     products = catalog.list_products(session, tenant, limit, offset)
-    totals = catalog.event_totals(session, [p.id for p in products], ("view", "ar_button_shown", "ar_launched"))
+    ids = [p.id for p in products]
+    totals = catalog.event_totals(session, ids, ("view", "ar_button_shown", "ar_launched"))
+    jobs, sources = catalog.latest_jobs(session, ids), catalog.published_sources(session, ids)
     return ProductList(
-        products=[product_out(p, base_url, storage, engagement(totals.get(p.id, {}))) for p in products]
+        products=[
+            product_out(p, base_url, storage, engagement(totals.get(p.id, {})), jobs.get(p.id), sources.get(p.id))
+            for p in products
+        ]
     )
 
 
@@ -80,18 +98,27 @@ def list_products(
 def get_product(
     sku: str, tenant: TenantDep, session: SessionDep, base_url: BaseUrlDep, storage: StorageDep
 ) -> ProductOut:
-    return product_out(_product_or_404(session, tenant, sku), base_url, storage)
+    product = product_or_404(session, tenant, sku)
+    job = catalog.latest_jobs(session, [product.id]).get(product.id)
+    source = catalog.published_sources(session, [product.id]).get(product.id)
+    return product_out(product, base_url, storage, latest_job=job, source=source)
 
 
 @router.patch("/{sku}", response_model=ProductOut, response_model_exclude_none=True)
 def update_product(
     sku: str, body: ProductUpdate, tenant: TenantDep, session: SessionDep, base_url: BaseUrlDep, storage: StorageDep
 ) -> ProductOut:
-    """Change the name or the storefront fields (price, call_to_action, title, link, locale...)."""
-    product = _product_or_404(session, tenant, sku)
-    if "name" in body.model_fields_set and body.name is None:
-        raise ApiError(422, "VALIDATION_ERROR", "Invalid request: name: a product needs a name")
+    """Change the name, storefront fields (price, call_to_action, title, link, locale...), declared
+    dimensions or placement; the last two apply from the next conversion on."""
+    product = product_or_404(session, tenant, sku)
+    for required in ("name", "placement"):
+        if required in body.model_fields_set and getattr(body, required) is None:
+            raise ApiError(422, "VALIDATION_ERROR", f"Invalid request: {required}: a product needs a {required}")
     _set_storefront(product, body)
+    if "placement" in body.model_fields_set:
+        product.placement = body.placement
+    if "dimensions" in body.model_fields_set:
+        _set_dimensions(product, body.dimensions)
     session.commit()
     return product_out(product, base_url, storage)
 
@@ -110,7 +137,7 @@ def engagement(totals: dict[str, int]) -> Engagement:
 
 @router.delete("/{sku}", status_code=204)
 def delete_product(sku: str, tenant: TenantDep, session: SessionDep, storage: StorageDep) -> Response:
-    originals = catalog.delete_product(session, _product_or_404(session, tenant, sku))
+    originals = catalog.delete_product(session, product_or_404(session, tenant, sku))
     session.commit()
     for key in originals:
         storage.delete(key)
@@ -147,20 +174,61 @@ async def upload_model(
     settings: SettingsDep,
     storage: StorageDep,
     runner: RunnerDep,
+    idempotency_key: Annotated[str | None, Header(max_length=128, pattern=IDEMPOTENCY_KEY_PATTERN)] = None,
 ) -> JSONResponse:
-    """Upload the product's 3D file (multipart field `file`); answers 202 with the conversion job."""
-    # Unknown products are refused before a single body byte is read.
+    """Upload the product's 3D file (multipart field `file`); answers 202 with the conversion job.
+
+    With an `Idempotency-Key` header, a repeated upload (a client retrying after a lost answer)
+    gets the job of the first one, and nothing new is stored.
+    """
+    # Unknown products and repeated keys are answered before a single body byte is read.
     if await run_in_threadpool(catalog.get_product, session, tenant, sku) is None:
         raise not_found("Product")
-    received = await receive_upload(request, settings.data_dir / "incoming", settings.max_upload_bytes)
+    if idempotency_key and (earlier := await run_in_threadpool(_earlier_job, session, tenant, sku, idempotency_key)):
+        return _accepted(earlier.id, earlier.status)
+    await run_in_threadpool(check_queue_room, session, tenant, settings)
+    received = await receive_upload(
+        request,
+        settings.data_dir / "incoming",
+        settings.max_upload_bytes,
+        settings.upload_idle_seconds,
+        settings.upload_max_seconds,
+    )
     try:
         form = _parse_form(received.fields)
-        job_id = await run_in_threadpool(_enqueue, session, storage, settings, tenant, sku, received, form)
+        job_id = await run_in_threadpool(
+            _enqueue, session, storage, settings, tenant, sku, received, form, idempotency_key
+        )
     finally:
         received.path.unlink(missing_ok=True)
     runner.wake()
-    body = UploadAccepted(job=JobRef(id=job_id, status="queued"))
+    return _accepted(job_id, "queued")
+
+
+def _accepted(job_id: str, status: str) -> JSONResponse:
+    body = UploadAccepted(job=JobRef(id=job_id, status=status))
     return JSONResponse(body.model_dump(), 202, headers={"Location": f"/v1/jobs/{job_id}"})
+
+
+QUEUE_FULL_RETRY_SECONDS = 30
+
+
+def check_queue_room(session: Session, tenant: str, settings: AppSettings) -> None:
+    """Refuse new work (429) while the tenant already has its maximum of jobs waiting."""
+    if catalog.queued_jobs(session, tenant) >= settings.max_queued_jobs_per_tenant:
+        raise ApiError(
+            429,
+            "QUEUE_FULL",
+            f"{settings.max_queued_jobs_per_tenant} of your jobs are already waiting; retry when some have run.",
+            {"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
+        )
+
+
+def _earlier_job(session: Session, tenant: str, sku: str, key: str) -> Job | None:
+    job = catalog.job_for_idempotency_key(session, tenant, key)
+    if job is not None and job.product.sku != sku:
+        raise ApiError(422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was used for another product's upload.")
+    return job
 
 
 def _parse_form(fields: dict[str, str]) -> ModelUploadForm:
@@ -179,9 +247,10 @@ def _enqueue(
     sku: str,
     received: ReceivedFile,
     form: ModelUploadForm,
+    idempotency_key: str | None,
 ) -> str:
-    """Store the original and queue its conversion; returns the job id."""
-    product = _product_or_404(session, tenant, sku)  # again: it may have been deleted meanwhile
+    """Store the original and queue its conversion; returns the job id (an earlier one for a repeated key)."""
+    product = product_or_404(session, tenant, sku)  # again: it may have been deleted meanwhile
     upload_id = catalog.new_id()
     upload = Upload(
         id=upload_id,
@@ -192,20 +261,36 @@ def _enqueue(
         filename=received.filename,
     )
     storage.put(upload.storage_key, received.path, "application/octet-stream")
+    job_settings = conversion_settings(product, form, settings)
     try:
-        job = catalog.create_job(session, product, upload, _conversion_settings(product, form, settings))
+        job = catalog.create_job(session, product, upload, job_settings, idempotency_key=idempotency_key)
         session.commit()
+    except IntegrityError:
+        # The same key arrived twice at once and the other request committed first: its job is the answer.
+        session.rollback()
+        storage.delete(upload.storage_key)
+        earlier = _earlier_job(session, tenant, sku, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier.id
     except BaseException:
         storage.delete(upload.storage_key)
         raise
     return job.id
 
 
-def _conversion_settings(product: Product, form: ModelUploadForm, settings: AppSettings) -> dict:
+def conversion_settings(
+    product: Product, form: ModelUploadForm, settings: AppSettings, previous: dict | None = None
+) -> dict:
+    """The Settings of a conversion: the product's declared size and placement, the server's limits, the
+    uploader's choices, and (when re-processing) the previous run's choices for what was not given."""
     dimensions = None
     if product.width is not None:
         dimensions = Dimensions(width=product.width, height=product.height, depth=product.depth, unit=product.unit)
-    chosen = {"unit": form.unit, "dimensions": dimensions, "placement": product.placement, "limits": settings.limits}
+    kept = {key: previous[key] for key in _UPLOADER_CHOICES if previous and key in previous}
+    chosen = kept | {"dimensions": dimensions, "placement": product.placement, "limits": settings.limits}
+    if form.unit is not None or "unit" not in chosen:
+        chosen["unit"] = form.unit
     if form.max_triangles is not None:
         chosen["max_triangles"] = form.max_triangles
     # Pose and catalog matching (issue 5): only what the uploader chose, so defaults stay in Settings.
@@ -214,7 +299,10 @@ def _conversion_settings(product: Product, form: ModelUploadForm, settings: AppS
     return Settings(**chosen).model_dump(mode="json")
 
 
-def _product_or_404(session: Session, tenant: str, sku: str) -> Product:
+_UPLOADER_CHOICES = ("unit", "max_triangles", "up_axis", "front", "fit", "dimension_tolerance")
+
+
+def product_or_404(session: Session, tenant: str, sku: str) -> Product:
     product = catalog.get_product(session, tenant, sku)
     if product is None:
         raise not_found("Product")
@@ -222,7 +310,12 @@ def _product_or_404(session: Session, tenant: str, sku: str) -> Product:
 
 
 def product_out(
-    product: Product, base_url: str, storage: Storage, engagement: Engagement | None = None
+    product: Product,
+    base_url: str,
+    storage: Storage,
+    engagement: Engagement | None = None,
+    latest_job: Job | None = None,
+    source: Upload | None = None,
 ) -> ProductOut:
     out = ProductOut(sku=product.sku, name=product.name, placement=product.placement, created=product.created)
     for field in StorefrontFields.model_fields:
@@ -232,10 +325,43 @@ def product_out(
         out.dimensions = DeclaredDimensions(
             width=product.width, height=product.height, depth=product.depth, unit=product.unit
         )
+    if latest_job is not None:
+        out.latest_job = JobSummary(
+            id=latest_job.id,
+            status=latest_job.status,
+            kind=latest_job.kind,
+            error=job_error(latest_job),
+            created=latest_job.created,
+        )
+    if source is not None:
+        out.source = SourceFile(sha256=source.sha256, filename=source.filename, size=source.size)
     urls = published_asset_urls(product, base_url, storage)
     if urls is not None:
+        version = product.published_version
         out.assets = Assets(**urls)
-        measured = product.published_version.manifest.get("dimensions_m")
+        out.version = version.id
+        measured = version.manifest.get("dimensions_m")
         out.dimensions_m = MeasuredDimensions(**measured) if measured else None
+        out.summary = version_summary(product, version.manifest)
         out.view_url = base_url + view_path(product.tenant, product.sku)
     return out
+
+
+def version_summary(product: Product, manifest: dict) -> VersionSummary | None:
+    """The summary a version's manifest carries (older manifests have none), and whether its measured
+    size still matches the product's declared one."""
+    summary = manifest.get("summary")
+    if summary is None:
+        return None
+    return VersionSummary(**summary, dimension_mismatch=_mismatch(product, manifest.get("dimensions_m")))
+
+
+DIMENSION_TOLERANCE = Settings.model_fields["dimension_tolerance"].default
+
+
+def _mismatch(product: Product, measured: dict | None) -> bool:
+    if product.width is None or not measured:
+        return False
+    k = METRES_PER_UNIT[product.unit]
+    declared = {"width": product.width * k, "height": product.height * k, "depth": product.depth * k}
+    return any(abs(measured[axis] - size) > DIMENSION_TOLERANCE * size for axis, size in declared.items())

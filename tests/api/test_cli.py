@@ -117,3 +117,19 @@ def test_report_table_lines_up_input_and_output():
     assert "total               3.750" in table
     assert "width 2.000 × height 0.900 × depth 0.850" in table
     assert "  - unit guessed: mm" in table and "warnings" not in table
+
+
+def test_keys_carry_scopes_are_listed_without_secrets_and_revoked_by_id(app_settings):
+    env = {"VITRINE_DATABASE_URL": app_settings.database_url}
+    key = _vitrine3d("keys", "create", "--scopes", "read", "--name", "dashboard", env=env).stdout.strip()
+    assert _vitrine3d("keys", "create", "--scopes", "read,root", env=env).returncode == 2
+    listed = _vitrine3d("keys", "list", env=env)
+    assert listed.returncode == 0 and key not in listed.stdout
+    row = next(line for line in listed.stdout.splitlines() if "dashboard" in line)
+    assert " read " in row and "default" in row
+    with TestClient(create_app(app_settings)) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        assert client.get("/v1/products", headers=headers).status_code == 200
+        assert client.post("/v1/products", json={"sku": "A", "name": "A"}, headers=headers).status_code == 403
+        assert _vitrine3d("keys", "revoke", row.split()[0], env=env).returncode == 0
+        assert client.get("/v1/products", headers=headers).status_code == 401

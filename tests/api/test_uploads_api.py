@@ -5,10 +5,14 @@ The test settings cap uploads at 64 KiB (tests/conftest.py).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from starlette.requests import Request
 
+from api.errors import ApiError
+from api.uploads import receive_upload
 from assets.models import Job, Upload
 
 GLB = b"glTF\x02\x00\x00\x00" + b"\x00" * 64
@@ -173,3 +177,26 @@ def test_client_filenames_are_for_display_only(api, filename: str, shown: str):
         assert upload.size == len(GLB)
     assert api.app.state.storage.open(upload.storage_key).read() == GLB
     assert _leftovers(api) == []
+
+
+def _trickle_request(chunks: list[bytes], pause: float) -> Request:
+    """A request whose body arrives as `chunks`, then stalls for `pause` seconds (a slow client)."""
+    pending = list(chunks)
+
+    async def receive():
+        if pending:
+            return {"type": "http.request", "body": pending.pop(0), "more_body": True}
+        await asyncio.sleep(pause)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    headers = [(b"content-type", MULTIPART["Content-Type"].encode())]
+    return Request({"type": "http", "method": "POST", "headers": headers}, receive)
+
+
+@pytest.mark.parametrize(("idle", "total"), [(0.2, 60.0), (60.0, 0.3)])
+def test_a_stalled_or_endless_upload_is_cut_off_with_408(tmp_path: Path, idle: float, total: float):
+    request = _trickle_request([_multipart_head() + GLB], pause=5.0)
+    with pytest.raises(ApiError) as raised:
+        asyncio.run(receive_upload(request, tmp_path, 1024 * 1024, idle_seconds=idle, max_seconds=total))
+    assert raised.value.status_code == 408 and raised.value.code == "UPLOAD_TIMEOUT"
+    assert list(tmp_path.iterdir()) == []  # the spool file is gone

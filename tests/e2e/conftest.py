@@ -99,6 +99,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         "VITRINE_DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
         "VITRINE_STORAGE_URL": f"file://{root / 'objects'}",
         "VITRINE_PUBLIC_BASE_URL": url,
+        # Webhook receivers in the tests listen on loopback, and retries should not take minutes.
+        "VITRINE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "VITRINE_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
     }
     log = root / "server.log"
     with open(log, "wb") as log_file:
