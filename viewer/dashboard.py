@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .pages import MODEL_VIEWER_BUNDLE, MODEL_VIEWER_CONFIG, STATIC_URL
-from .security import BASE_HEADERS, origin_of
+from .security import page_headers
 
 DASHBOARD_SCRIPT = f"{STATIC_URL}/dashboard.js"
 DASHBOARD_STYLESHEET = f"{STATIC_URL}/dashboard.css"
@@ -35,29 +35,11 @@ def dashboard_headers(storage_urls: Iterable[str]) -> dict[str, str]:
     "re-publish" buttons is never framed by anyone (no clickjacking), never cached, and sends
     no Referer to the storage it reads from.
     """
-    origins = sorted({o for url in storage_urls if (o := origin_of(url))})
-    sources = " ".join(["'self'", *origins])
-    policy = "; ".join(
-        [
-            "default-src 'none'",
-            # model-viewer compiles its Draco/Basis/meshopt decoders: WebAssembly only, never eval.
-            "script-src 'self' 'wasm-unsafe-eval'",
-            "worker-src 'self' blob:",
-            # model-viewer writes style attributes into its shadow root; page text is escaped.
-            "style-src 'self' 'unsafe-inline'",
-            f"img-src {sources} data: blob:",
-            f"connect-src {sources} data: blob:",
-            "base-uri 'none'",
-            # The forms are handled by dashboard.js: nothing is ever submitted by the browser.
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
+    # Its scripts, styles and sources are the viewer's (model-viewer needs the same allowances).
     return {
-        **BASE_HEADERS,
+        **page_headers(frame_ancestors=None, asset_urls=storage_urls),
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
-        "Content-Security-Policy": policy,
     }
 
 

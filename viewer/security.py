@@ -32,11 +32,12 @@ def origin_of(url: str) -> str | None:
     return None
 
 
-def page_headers(*, frame_ancestors: Iterable[str], asset_urls: Iterable[str | None]) -> dict[str, str]:
-    """Headers for a viewer or embed page whose models and poster are at `asset_urls`."""
+def page_headers(*, frame_ancestors: Iterable[str] | None, asset_urls: Iterable[str | None]) -> dict[str, str]:
+    """Headers for a page whose models and poster are at `asset_urls`; framed by this service and
+    `frame_ancestors`, or (None) by nobody at all."""
     assets = sorted({o for url in asset_urls if url and (o := origin_of(url))})
     sources = " ".join(["'self'", *assets])
-    ancestors = " ".join(["'self'", *frame_ancestors])
+    ancestors = "'none'" if frame_ancestors is None else " ".join(["'self'", *frame_ancestors])
     policy = "; ".join(
         [
             "default-src 'none'",
