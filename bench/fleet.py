@@ -158,6 +158,8 @@ def main() -> None:
                 run_root.mkdir()
                 bucket = create_bucket(s3.url)
                 env = fleet_env(create_database(postgres.url), bucket, s3.url, f"{redis.url}/{workers}")
+                # The load generator is one key at --rate: measure latency, not the per-key limit's 429s.
+                env["VITRINE_API_REQUESTS_PER_MINUTE"] = str(int(args.rate * 60 * 2))
                 fleet = Fleet(run_root, env, redis, None, bucket, s3.url)
                 try:
                     fleet.start_api()
