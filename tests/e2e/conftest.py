@@ -102,6 +102,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         # Webhook receivers in the tests listen on loopback, and retries should not take minutes.
         "VITRINE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
         "VITRINE_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+        # Tests poll jobs in tight loops with one key; the per-key limit has its own tests (tests/api/test_access.py).
+        "VITRINE_API_REQUESTS_PER_MINUTE": "100000",
     }
     log = root / "server.log"
     with open(log, "wb") as log_file:

@@ -27,6 +27,8 @@ FAST_RECOVERY = {
     "VITRINE_JOB_RETRY_DELAY": "3",
     "VITRINE_RECONCILE_SECONDS": "0.5",
     "VITRINE_JOB_MAX_ATTEMPTS": "3",
+    # The tests poll jobs in tight loops with one key; the per-key limit is tested in tests/api/test_access.py.
+    "VITRINE_API_REQUESTS_PER_MINUTE": "100000",
 }
 
 
