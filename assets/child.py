@@ -2,7 +2,8 @@
 
 The runner starts it as `python -m assets.child <job-dir>`, in a new session (its own process
 group, so a timeout kills everything it started). It reads job.json, lowers its own resource
-limits *before* importing anything heavy, converts `input` into `out/`, and writes result.json:
+limits (address space, CPU time, file size, open files, no core dumps) *before* importing
+anything heavy, converts `input` into `out/`, and writes result.json:
 
     {"outputs": {"glb": "out/model.glb", "usdz": ..., "report": ...}}   or
     {"error": {"code": ..., "message": ...}}
@@ -20,6 +21,7 @@ its job runs again elsewhere once the lease lapses.
 from __future__ import annotations
 
 import ctypes
+import errno
 import importlib
 import json
 import math
@@ -38,7 +40,11 @@ DEFAULT_CONVERT = "processing.pipeline:convert"
 # Exit status when a MemoryError left too little memory even to write result.json.
 OUT_OF_MEMORY_EXIT = 86
 PR_SET_PDEATHSIG = 1
+# Descriptors a conversion may hold open: readers open a few files at a time; usd-core and the
+# thread pools a few dozen.
+OPEN_FILES = 256
 
+FILE_TOO_LARGE_MESSAGE = "The conversion would write a file larger than a job may; try a simpler model."
 OUT_OF_MEMORY_MESSAGE = (
     "The conversion needed more memory than a job may use; try a simpler model or a lower max_triangles."
 )
@@ -48,7 +54,7 @@ def main(argv: list[str]) -> int:
     _die_with_parent()
     os.chdir(argv[1])
     job = json.loads(Path(JOB_FILE).read_text())
-    _limit_resources(job["memory_bytes"], job["cpu_seconds"])
+    _limit_resources(job["memory_bytes"], job["cpu_seconds"], _file_bytes(job))
 
     result = None
     try:
@@ -75,6 +81,10 @@ def _convert(job: dict) -> dict:
         conversion = convert(Path(INPUT_FILE), Path(OUTPUT_DIR), settings, _report_progress)
     except ConversionError as exc:
         return {"error": exc.as_dict()}
+    except OSError as exc:
+        if exc.errno != errno.EFBIG:
+            raise
+        return {"error": {"code": "INPUT_TOO_LARGE", "message": FILE_TOO_LARGE_MESSAGE}}
     return {"outputs": {kind: str(path) for kind, path in conversion.outputs.items()}}
 
 
@@ -86,12 +96,25 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _limit_resources(memory_bytes: int, cpu_seconds: int) -> None:
+def _limit_resources(memory_bytes: int, cpu_seconds: int, file_bytes: int) -> None:
     _lower(resource.RLIMIT_AS, memory_bytes, memory_bytes)
     # CPU time backs up the runner's wall clock: SIGXCPU at the soft limit, SIGKILL at the hard one.
     _lower(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5)
     # A crash must not leave a core dump (as large as the process) anywhere.
     _lower(resource.RLIMIT_CORE, 0, 0)
+    # No file the conversion writes may outgrow what it could legitimately hold; past it a write
+    # fails with EFBIG (an error we report) instead of the default SIGXFSZ kill.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _lower(resource.RLIMIT_FSIZE, file_bytes, file_bytes)
+    # Native readers given a hostile file must not be able to exhaust the machine's descriptors.
+    _lower(resource.RLIMIT_NOFILE, OPEN_FILES, OPEN_FILES)
+
+
+def _file_bytes(job: dict) -> int:
+    """The largest file a conversion may write: an unpacked archive entry (under the archive
+    limit) or an output (serialised in memory, so under the address-space limit)."""
+    limits = job.get("settings", {}).get("limits", {})
+    return max(int(limits.get("archive_unpacked_bytes", 0)), int(job["memory_bytes"]))
 
 
 def _lower(which: int, soft: int, hard: int) -> None:

@@ -16,9 +16,11 @@
 """
 from __future__ import annotations
 
+import lzma
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
@@ -38,6 +40,11 @@ _3DS_TOP_CHUNKS = (0x0002, 0x3D3D, 0xB000)  # version, editor, keyframer: what f
 _ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")
 _OBJ_KEYWORDS = (b"v", b"vt", b"vn", b"f", b"o", b"g", b"s", b"mtllib", b"usemtl", b"#", b"l", b"p")
 _CHUNK = 1 << 16
+# Entry names beyond what any file system takes (Linux: 255 bytes a name, 4096 a path).
+MAX_ENTRY_NAME_BYTES = 255
+MAX_ENTRY_PATH_BYTES = 1024
+# A reference longer than any path inside an upload can be (and than a file system takes).
+MAX_REFERENCE_CHARS = MAX_ENTRY_PATH_BYTES
 
 
 @dataclass
@@ -182,8 +189,9 @@ def extract_zip(source: Path, directory: Path, limits: Limits) -> None:
             budget = limits.archive_unpacked_bytes
             for info in entries:
                 budget -= _extract_entry(archive, info, directory, budget, limits)
-    except (zipfile.BadZipFile, EOFError, NotImplementedError, zipfile.LargeZipFile) as exc:
-        raise ConversionError(errors.CORRUPT_FILE, f"The zip archive cannot be read ({type(exc).__name__}).")
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, zipfile.LargeZipFile, zlib.error, lzma.LZMAError) as exc:
+        reason = "corrupt compressed data" if isinstance(exc, (zlib.error, lzma.LZMAError)) else type(exc).__name__
+        raise ConversionError(errors.CORRUPT_FILE, f"The zip archive cannot be read ({reason}).")
 
 
 def _checked_entries(archive: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
@@ -211,6 +219,14 @@ def _checked_entries(archive: zipfile.ZipFile, limits: Limits) -> list[zipfile.Z
 
 def _safe_entry_name(name: str) -> str:
     path = PurePosixPath(name)
+    if not path.parts:
+        raise ConversionError(errors.ARCHIVE_UNSAFE, "The archive has an entry without a name.")
+    if len(name.encode()) > MAX_ENTRY_PATH_BYTES or any(len(part.encode()) > MAX_ENTRY_NAME_BYTES for part in path.parts):
+        raise ConversionError(
+            errors.ARCHIVE_UNSAFE,
+            f"The archive has an entry whose name or path is too long (at most {MAX_ENTRY_NAME_BYTES} bytes a name, "
+            f"{MAX_ENTRY_PATH_BYTES} a path).",
+        )
     if (
         "\\" in name
         or "\x00" in name
@@ -235,13 +251,25 @@ def _is_ignored(name: str) -> bool:
 def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, directory: Path,
                    budget: int, limits: Limits) -> int:
     target = directory / info.filename
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        source = archive.open(info)
+    except OSError:  # its header offset points outside the archive (the seek fails)
+        raise ConversionError(errors.CORRUPT_FILE, f"Entry '{_shown(info.filename)}' cannot be found in the archive.") from None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        destination = target.open("xb")
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
+        source.close()
+        raise ConversionError(
+            errors.ARCHIVE_UNSAFE,
+            f"Entry '{_shown(info.filename)}' clashes with another entry (a file and a folder of one name).",
+        ) from None
     written = 0
-    with archive.open(info) as src, target.open("wb") as dst:
+    with source as src, destination as dst:
         first = True
         while chunk := src.read(_CHUNK):
             if first and chunk.startswith(_ARCHIVE_MAGIC):
-                raise ConversionError(errors.ARCHIVE_UNSAFE, f"Entry '{info.filename}' is itself an archive; nested archives are not accepted.")
+                raise ConversionError(errors.ARCHIVE_UNSAFE, f"Entry '{_shown(info.filename)}' is itself an archive; nested archives are not accepted.")
             first = False
             written += len(chunk)
             if written > budget:
@@ -252,7 +280,7 @@ def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, directory: P
             if written > max(info.compress_size, 1) * limits.archive_ratio and written > _CHUNK:
                 raise ConversionError(
                     errors.ARCHIVE_TOO_LARGE,
-                    f"Entry '{info.filename}' expands more than {limits.archive_ratio:g} times; it looks like a zip bomb.",
+                    f"Entry '{_shown(info.filename)}' expands more than {limits.archive_ratio:g} times; it looks like a zip bomb.",
                 )
             dst.write(chunk)
     return written
@@ -294,6 +322,7 @@ def resolve_reference(directory: Path, base: Path, reference: str, by_name: bool
     absolute = drive or posix.startswith("/")
     if (
         not decoded.strip()
+        or len(decoded) > MAX_REFERENCE_CHARS
         or "\x00" in decoded
         or posix.startswith("//")                      # network share or scheme-relative URL
         or (":" in posix and not drive)                # any scheme (http:, file:, data:) or stream
@@ -302,7 +331,7 @@ def resolve_reference(directory: Path, base: Path, reference: str, by_name: bool
     ):
         raise ConversionError(
             errors.REFERENCE_UNSAFE,
-            f"The model refers to '{_shown(reference)}', which is not a file inside the upload; "
+            f"The model refers to {_described(posix)}, which is not a file inside the upload; "
             "only relative paths to files in the zip are allowed.",
         )
     root = directory.resolve()
@@ -327,6 +356,18 @@ def _find_by_name(root: Path, name: str) -> Path | None:
     exact = [p for p in matches if p.name == name]
     chosen = exact if len(exact) == 1 else matches
     return chosen[0].resolve() if len(chosen) == 1 else None
+
+
+def _described(posix: str) -> str:
+    """A refused reference in words: its kind and file name, never the path or address itself
+    (an error message must not echo a server path, nor be a way to probe one)."""
+    name = _shown("".join(ch for ch in PurePosixPath(posix).name if ch.isprintable())) or "(none)"
+    scheme = posix.split(":", 1)[0] if ":" in posix else ""
+    if scheme.isalpha() and len(scheme) > 1:
+        return f"a {scheme.lower()[:10]}: address ending in '{name}'"
+    if posix.startswith("/") or ":" in posix:
+        return f"an absolute path ending in '{name}'"
+    return f"a path that is not a plain relative one, ending in '{name}'"
 
 
 def _shown(reference: str) -> str:

@@ -6,9 +6,10 @@ for glTF, OBJ+MTL, STL and PLY — but three things are ours, because trimesh is
 must not be:
 - every file a model names goes through `ingest.resolve_reference` (our `SafeResolver`), and a
   refused reference fails the job even though trimesh would carry on without it;
-- image headers are checked against the pixel cap and the allowed formats before any decoding,
-  and Pillow's decompression-bomb warning is an error;
-- counts are pre-scanned (OBJ faces, PLY header, STL size) before a parser allocates anything.
+- every image a model names goes through `preflight.check_image_header` (PNG/JPEG/WebP only, the
+  pixel cap read from the header before decoding, Pillow's decompression-bomb warning an error);
+- the step before this one, `preflight`, has already checked the file's structure and counts
+  (glTF as the Khronos validator does, OBJ faces and indices, PLY header, STL size).
 Whatever the source carries that we drop (extensions, vertex colours, points, lines) is a warning.
 
 The other catalog formats have a module each, registered in `LOADERS` at the end: FBX (ufbx,
@@ -20,9 +21,6 @@ axis in `upload.stated` for `normalize`.
 from __future__ import annotations
 
 import io
-import json
-import re
-import struct
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -34,26 +32,16 @@ from PIL import Image
 from . import errors, gltf_details, load_3ds, load_collada, load_fbx, load_step, load_usd
 from .errors import ConversionError
 from .ingest import Upload, resolve_reference
+from .preflight import check_image_header, looks_like_image, read_gltf_json
 from .report import Report
 from .scene import Instance, Material, Mesh, Primitive, Scene, Texture
 from .settings import Limits, Settings
 
 UNIFORM_TEXTURE_EDGE = 4
-ALLOWED_IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 DEFAULT_MATERIAL = Material(name="default", base_color_factor=(0.8, 0.8, 0.8, 1.0),
                             metallic_factor=0.0, roughness_factor=0.7)
-# glTF features trimesh does not carry into its scene; each becomes a warning when present.
-_GLTF_IGNORED = {
-    "KHR_materials_variants": "material variants dropped (only the default look is kept)",
-    "KHR_draco_mesh_compression": "Draco-compressed meshes cannot be read",
-    "EXT_meshopt_compression": "meshopt-compressed data cannot be read",
-    "KHR_texture_basisu": "KTX2 textures cannot be read",
-}
-
-
 def run(conv, settings: Settings) -> None:
     upload: Upload = conv.upload
-    _precheck(upload, settings.limits, conv.report)
     resolver = SafeResolver(upload, settings.limits)
     scene = LOADERS[upload.format](upload, resolver, settings.limits, conv.report)
     resolver.raise_first_refusal()
@@ -86,7 +74,7 @@ class SafeResolver(trimesh.resolvers.Resolver):
             (self.missing.append(name) if exc.code == errors.REFERENCE_MISSING else self.refused.append(exc))
             raise FileNotFoundError(name) from None
         data = path.read_bytes()
-        if _looks_like_image(data):
+        if looks_like_image(data, name):
             try:
                 check_image_header(data, name, self.limits)
             except ConversionError as exc:
@@ -112,134 +100,15 @@ def _is_uniform(image: Image.Image) -> bool:
     return all(low == high for low, high in image.convert("RGBA").getextrema())
 
 
-def _looks_like_image(data: bytes) -> bool:
-    return data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff" or data[:4] in (
-        b"RIFF", b"GIF8", b"BM\x00\x00", b"II*\x00", b"MM\x00*") or data[:2] == b"BM"
-
-
-def check_image_header(data: bytes, name: str, limits: Limits) -> None:
-    """Refuse an image before it is decoded: only PNG/JPEG/WebP, pixel count under the cap."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                kind, (width, height) = probe.format, probe.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ConversionError(errors.TEXTURE_TOO_LARGE, f"Texture '{name}' has more pixels than we accept.")
-    except Exception:
-        raise ConversionError(errors.TEXTURE_UNSUPPORTED, f"Texture '{name}' is not a readable image.")
-    if kind not in ALLOWED_IMAGE_FORMATS:
-        raise ConversionError(errors.TEXTURE_UNSUPPORTED, f"Texture '{name}' is {kind}; convert it to PNG or JPEG.")
-    if width * height > limits.texture_pixels:
-        raise ConversionError(
-            errors.TEXTURE_TOO_LARGE,
-            f"Texture '{name}' is {width} x {height} pixels; at most {limits.texture_pixels:,} pixels are accepted.",
-        )
-
-
-# --- pre-scans -------------------------------------------------------------------------------
-
-def _precheck(upload: Upload, limits: Limits, report: Report) -> None:
-    PRECHECKS.get(upload.format, lambda *_: None)(upload.root, limits, report)
-
-
-def _precheck_gltf(root: Path, limits: Limits, report: Report) -> None:
-    gltf, binary = read_gltf_json(root, limits)
-    version = str(gltf.get("asset", {}).get("version", ""))
-    if not version.startswith("2"):
-        raise ConversionError(errors.UNSUPPORTED_FORMAT, f"glTF {version or '(no version)'} is not supported; export glTF 2.0.")
-    for name in gltf.get("extensionsRequired", []):
-        if name in _GLTF_IGNORED:
-            raise ConversionError(errors.UNSUPPORTED_FORMAT, f"The file requires {name}: {_GLTF_IGNORED[name]}; export it without compression.")
+def _report_gltf_losses(gltf: dict, report: Report) -> None:
+    """What the glTF carries that the scene will not (the pre-flight refused what it must)."""
     for name in gltf.get("extensionsUsed", []):
-        if name in _GLTF_IGNORED:
-            report.warn(f"glTF {name}: {_GLTF_IGNORED[name]}")
-        elif name.startswith("KHR_materials_") and name != "KHR_materials_pbrSpecularGlossiness":
+        if name.startswith("KHR_materials_") and name not in ("KHR_materials_pbrSpecularGlossiness",
+                                                               "KHR_materials_variants"):
             report.warn(f"glTF {name}: material extension dropped")
     for feature in ("animations", "skins"):
         if gltf.get(feature):
             report.warn(f"glTF {feature} dropped: the product is shown in its rest pose")
-    if binary is not None:
-        _check_embedded_images(gltf, binary, limits)
-
-
-def read_gltf_json(root: Path, limits: Limits) -> tuple[dict, bytes | None]:
-    """The JSON of a .gltf or .glb (and the GLB's binary chunk), with length checks first."""
-    data = root.read_bytes()
-    binary = None
-    if data[:4] == b"glTF":
-        if len(data) < 20:
-            raise ConversionError(errors.CORRUPT_FILE, "The GLB is truncated (shorter than its header).")
-        _, version, length = struct.unpack_from("<4sII", data)
-        chunk_length, chunk_type = struct.unpack_from("<II", data, 12)
-        if version != 2:
-            raise ConversionError(errors.UNSUPPORTED_FORMAT, f"GLB version {version} is not supported; export glTF 2.0.")
-        if length != len(data) or chunk_type != 0x4E4F534A or 20 + chunk_length > len(data):
-            raise ConversionError(errors.CORRUPT_FILE, "The GLB's header lengths do not match the file (truncated or corrupt).")
-        text = data[20:20 + chunk_length]
-        rest = 20 + chunk_length
-        if rest + 8 <= len(data):
-            bin_length, _ = struct.unpack_from("<II", data, rest)
-            if rest + 8 + bin_length > len(data):
-                raise ConversionError(errors.CORRUPT_FILE, "The GLB's binary chunk runs past the end of the file.")
-            binary = data[rest + 8:rest + 8 + bin_length]
-    else:
-        text = data
-    if len(text) > limits.gltf_json_bytes:
-        raise ConversionError(errors.INPUT_TOO_LARGE, f"The glTF JSON is larger than {limits.gltf_json_bytes:,} bytes.")
-    try:
-        gltf = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        raise ConversionError(errors.CORRUPT_FILE, "The glTF JSON cannot be parsed.")
-    if not isinstance(gltf, dict):
-        raise ConversionError(errors.CORRUPT_FILE, "The glTF JSON is not an object.")
-    return gltf, binary
-
-
-def _check_embedded_images(gltf: dict, binary: bytes, limits: Limits) -> None:
-    views = gltf.get("bufferViews", [])
-    for index, image in enumerate(gltf.get("images", [])):
-        view = image.get("bufferView") if isinstance(image, dict) else None
-        if not isinstance(view, int) or not 0 <= view < len(views):
-            continue
-        start = int(views[view].get("byteOffset", 0))
-        check_image_header(binary[start:start + int(views[view].get("byteLength", 0))],
-                           image.get("name") or f"image {index}", limits)
-
-
-def _precheck_obj(root: Path, limits: Limits, report: Report) -> None:
-    faces = 0
-    with root.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            faces += block.count(b"\nf ")
-    if faces > limits.input_triangles:
-        raise ConversionError(errors.TOO_MANY_TRIANGLES, f"The OBJ declares {faces:,} faces; at most {limits.input_triangles:,} triangles are accepted.")
-
-
-def _precheck_ply(root: Path, limits: Limits, report: Report) -> None:
-    with root.open("rb") as fh:
-        header = fh.read(4096)
-    for kind, count in re.findall(rb"element\s+(\w+)\s+(\d+)", header.split(b"end_header")[0]):
-        if int(count) > limits.input_triangles * 3:
-            raise ConversionError(errors.TOO_MANY_TRIANGLES, f"The PLY declares {int(count):,} {kind.decode(errors='replace')} elements; that is over the limit.")
-
-
-def _precheck_stl(root: Path, limits: Limits, report: Report) -> None:
-    size = root.stat().st_size
-    with root.open("rb") as fh:
-        head = fh.read(84)
-    if head[:5].lower() != b"solid" and len(head) == 84:
-        count = int.from_bytes(head[80:84], "little")
-        if size != 84 + 50 * count:
-            raise ConversionError(errors.CORRUPT_FILE, f"The binary STL declares {count:,} triangles but its size does not match.")
-    elif size // 100 > limits.input_triangles:
-        raise ConversionError(errors.TOO_MANY_TRIANGLES, "The ASCII STL is too large to be under the triangle limit.")
-
-
-PRECHECKS: dict[str, Callable[[Path, Limits, Report], None]] = {
-    "glb": _precheck_gltf, "gltf": _precheck_gltf, "obj": _precheck_obj,
-    "ply": _precheck_ply, "stl": _precheck_stl,
-}
 
 
 # --- trimesh → Scene -----------------------------------------------------------------------------
@@ -383,6 +252,7 @@ def _load_gltf(upload: Upload, resolver: SafeResolver, limits: Limits, report: R
     """glTF through trimesh, with what its reader drops (texture transforms, wrap modes,
     material extensions) put back or reported by `gltf_details`."""
     gltf, _ = read_gltf_json(upload.root, limits)
+    _report_gltf_losses(gltf, report)
     return gltf_details.load(upload.root.read_bytes(), gltf, report,
                              lambda data: _load_with_trimesh(upload, resolver, limits, report, data))
 

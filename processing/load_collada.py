@@ -32,11 +32,12 @@ class _Refused(Exception):
 def load(upload: Upload, resolver, limits: Limits, report: Report) -> Scene:
     from .load import _load_with_trimesh  # trimesh's reader, behind the shared resolver and image gate
 
-    _precheck(upload)
+    precheck(upload)  # again: the loader stays safe when called without the preflight step
     return _load_with_trimesh(upload, resolver, limits, report)
 
 
-def _precheck(upload: Upload) -> None:
+def precheck(upload: Upload) -> None:
+    """Refuse a DOCTYPE or deep nesting (expat, before pycollada); record the stated unit and up axis."""
     facts = _scan(upload.root)
     meter, up = facts.get("meter"), facts.get("up")
     if meter is not None:

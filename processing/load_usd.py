@@ -34,7 +34,8 @@ def load(upload: Upload, resolver, limits: Limits, report: Report) -> Scene:
     from pxr import Tf, Usd, UsdGeom
 
     try:
-        check_asset_paths(upload, report)
+        # Again (preflight ran it and reported its warnings): the loader stays safe when called alone.
+        check_asset_paths(upload, Report())
         stage = Usd.Stage.Open(str(upload.root), Usd.Stage.LoadAll)
     except Tf.ErrorException:
         stage = None  # usd-core's message names server paths: not shown
@@ -54,6 +55,15 @@ def check_asset_paths(upload: Upload, report: Report) -> None:
 
     A path that is safe but names no file of the upload is a warning (a texture left out of the
     package); usd-core then composes without it."""
+    from pxr import Tf
+
+    try:
+        _check_layers(upload, report)
+    except Tf.ErrorException:  # usd-core's message names server paths: not shown
+        raise ConversionError(errors.CORRUPT_FILE, "The USD file cannot be parsed (truncated or not USD).") from None
+
+
+def _check_layers(upload: Upload, report: Report) -> None:
     from pxr import Sdf, UsdUtils
 
     pending, seen = [upload.root.resolve()], set()

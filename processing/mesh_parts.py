@@ -84,7 +84,7 @@ class SceneAssembler:
             self.report.warn(f"Material '{spec.name}': base colour texture dropped (the mesh has no UVs)")
             return None
         if spec.texture not in self._textures:
-            from .load import check_image_header  # the one image gate, shared with trimesh's loaders
+            from .preflight import check_image_header  # the one image gate, shared with trimesh's loaders
             check_image_header(spec.texture, spec.texture_name or spec.name, self.limits)
             Image.MAX_IMAGE_PIXELS = self.limits.texture_pixels
             with warnings.catch_warnings():

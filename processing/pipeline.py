@@ -5,27 +5,20 @@ scene, the files, the outputs) and adds its figures to the report. The order mat
 units are settled first, decimation runs on repaired geometry and missing normals are computed
 on its result, textures are encoded before either exporter needs their bytes, and validation sees the
 files exactly as they will be published.
+
+`ingest` and `preflight` come first and are light: a file they refuse costs its job
+milliseconds. The steps after them are imported when they first run, because the 3D libraries
+they use (trimesh, SciPy, usd-core) take seconds to import in every fresh conversion process.
 """
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import (
-    decimate,
-    export_glb,
-    export_web_glb,
-    export_usdz,
-    ingest,
-    load,
-    normalize,
-    normals,
-    repair,
-    textures,
-    validate,
-)
+from . import ingest, preflight
 from .report import Report, scene_stats
 from .scene import Scene
 from .settings import Settings
@@ -45,18 +38,23 @@ class Conversion:
 
 Step = Callable[[Conversion, Settings], None]
 
+
+def _deferred(module: str) -> Step:
+    """The `run` of processing.<module>, imported when the step first runs."""
+    def run(conv: Conversion, settings: Settings) -> None:
+        importlib.import_module(f"{__package__}.{module}").run(conv, settings)
+
+    run.__qualname__ = f"{module}.run"
+    return run
+
+
 STEPS: list[tuple[str, Step]] = [
     ("ingest", ingest.run),
-    ("load", load.run),
-    ("normalize", normalize.run),
-    ("repair", repair.run),
-    ("decimate", decimate.run),
-    ("normals", normals.run),
-    ("textures", textures.run),
-    ("export_glb", export_glb.run),
-    ("export_web_glb", export_web_glb.run),
-    ("export_usdz", export_usdz.run),
-    ("validate", validate.run),
+    ("preflight", preflight.run),
+    *((name, _deferred(name)) for name in (
+        "load", "normalize", "repair", "decimate", "normals", "textures",
+        "export_glb", "export_web_glb", "export_usdz", "validate",
+    )),
 ]
 
 

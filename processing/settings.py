@@ -45,6 +45,8 @@ class Limits(BaseModel):
     archive_ratio: float = 100.0
     gltf_json_bytes: int = 64 * MiB
     input_triangles: int = 10_000_000
+    # glTF objects (nodes, meshes, primitives, accessors, materials...) in one file.
+    scene_objects: int = 100_000
     texture_pixels: int = 8192 * 8192
     texture_bytes_per_job: int = 1024 * MiB
 

@@ -16,7 +16,7 @@ import trimesh
 
 from . import errors, usdz_checks
 from .errors import ConversionError
-from .load import read_gltf_json
+from .preflight import read_gltf_json
 from .settings import Limits, Settings
 
 SIZE_TOLERANCE = 1e-3
