@@ -2,42 +2,65 @@
 
 For the inline 3D view only (model-viewer decodes it with the self-hosted meshopt decoder); AR
 always gets the plain `ar` GLB, because Scene Viewer cannot decode EXT_meshopt_compression,
-KHR_mesh_quantization or WebP.
+KHR_mesh_quantization, KHR_texture_transform-dequantised UVs or WebP.
 
-- Positions: 14-bit integers on a grid per mesh (KHR_mesh_quantization); the grid's offset and step
-  go into each node's transform, so instances still share one mesh. 14 bits over a 2 m sofa is a
-  0.12 mm step, far below what a phone shows (gltfpack's default too).
-- Normals: 8-bit normalised; UVs: 16-bit normalised when they lie in [0, 1], else float.
-- Every vertex and index stream is encoded with meshoptimizer's codecs (EXT_meshopt_compression:
-  vertex codec v0, index codec v1), which also make gzip/brotli on the wire far more effective.
-- Textures: WebP (EXT_texture_webp), lossy for colour and data alike, alpha kept when present.
-All three extensions are required: the file has no uncompressed fallback (that is the `ar` file).
+- Positions: integers on a grid per mesh (KHR_mesh_quantization). The grid step is the whole
+  product's extent over 14 bits, divided by the mesh's largest placement scale (or the mesh's own
+  extent over 14 bits when that is coarser: the grid must fit in 14 bits), so a small part costs
+  no more precision than the product needs. The grid's offset and step go into each node's
+  transform, so instances still share one mesh. 14 bits over a 2 m sofa is a 0.12 mm step, far
+  below what a phone shows (gltfpack's default too).
+- Normals: 8-bit octahedral (the EXT_meshopt_compression OCTAHEDRAL filter, gltfpack's default):
+  at most 1.2° off (8-bit x, y, z: 0.4°), but two varying bytes instead of three compress about
+  a third smaller.
+- UVs: 12-bit integers over each material's UV range (more bits when UVs tile over a wider range,
+  float beyond 16), mapped back by KHR_texture_transform on that material's textures, as gltfpack
+  does. Primitives whose material has no texture drop their UVs: nothing reads them.
+- After quantisation, vertices that became byte-identical are merged and triangles that collapsed
+  are dropped; triangles are then ordered in strips and vertices by first use — the order meshopt's
+  codecs (vertex v0, index v1) compress best. That also makes gzip/brotli on the wire more effective.
+- Textures: WebP (EXT_texture_webp) when it is smaller than the textures step's JPEG/PNG, which is
+  kept otherwise; alpha kept when present.
+The extensions used are required: the file has no uncompressed fallback (that is the `ar` file).
 """
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 
 from . import meshopt
 from .export_glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, FLOAT, UINT16, UINT32, GlbWriter, _pack
-from .scene import Mesh, Primitive, Scene
+from .scene import Material, Mesh, Primitive, Scene
 from .settings import Settings
 
 POSITION_BITS = 14
+NORMAL_BITS = 8
+UV_BITS = 12  # per unit of UV range: 4096 steps, under half a texel of a 2048 px texture
 WEBP_QUALITY = 85
 WEBP_EFFORT = 2  # libwebp method 0-6: 4 took 2 s on a 2048 px texture for ~3% fewer bytes
-BYTE, UBYTE, SHORT = 5120, 5121, 5122
-EXTENSIONS = ["EXT_meshopt_compression", "KHR_mesh_quantization", "EXT_texture_webp"]
+BYTE = 5120
+MESHOPT, QUANTIZATION = "EXT_meshopt_compression", "KHR_mesh_quantization"
+WEBP, TEXTURE_TRANSFORM = "EXT_texture_webp", "KHR_texture_transform"
+UNUSED = 0xFFFFFFFF
 
 
 def run(conv, settings: Settings) -> None:
     path = conv.workdir / "model.web.glb"
-    path.write_bytes(WebGlbWriter(conv.scene).to_bytes())
+    writer = WebGlbWriter(conv.scene)
+    path.write_bytes(writer.to_bytes())
     conv.outputs["glb_web"] = path
-    conv.report.note(bytes=path.stat().st_size, dropped=[
-        f"positions quantised to {POSITION_BITS} bits per axis (per mesh)",
-        "normals quantised to 8 bits", "textures re-encoded as WebP"])
+    dropped = [f"positions quantised to the product's extent over {POSITION_BITS} bits",
+               f"normals quantised to {NORMAL_BITS}-bit octahedral",
+               "vertices identical after quantisation merged, triangles that collapsed dropped"]
+    if writer.quantised_uvs:
+        dropped.append(f"UVs quantised to {UV_BITS}+ bits over each material's UV range")
+    if writer.dropped_uvs:
+        dropped.append("UVs of parts whose material has no texture")
+    if writer.webp_images:
+        dropped.append(f"{len(writer.webp_images)} of {len(conv.scene.textures)} texture(s) re-encoded as WebP")
+    conv.report.note(bytes=path.stat().st_size, dropped=dropped)
 
 
 class WebGlbWriter(GlbWriter):
@@ -46,29 +69,66 @@ class WebGlbWriter(GlbWriter):
         self.fallback_length = 0
         self.frames: dict[int, np.ndarray] = {}
         self._grid: tuple[np.ndarray, float] | None = None
+        self._world_step = world_step(scene)
+        self._largest_scale = largest_scales(scene)
+        self.uv_frames = {i: uv_frame(scene, i) for i, m in enumerate(scene.materials) if m.texture_slots()}
+        self._material_ids = {id(m): i for i, m in enumerate(scene.materials)}
+        self.webp_images: set[int] = set()
+        self._images_written = 0
+        self.quantised_uvs = self.dropped_uvs = False
 
     def to_bytes(self) -> bytes:
-        self.gltf["extensionsUsed"] = list(EXTENSIONS)
-        self.gltf["extensionsRequired"] = list(EXTENSIONS)
         super().to_bytes()
+        ours = [MESHOPT, QUANTIZATION]
+        if self.webp_images:
+            ours.append(WEBP)
+        if self.quantised_uvs:
+            ours.append(TEXTURE_TRANSFORM)
+        self.gltf["extensionsUsed"] = sorted(set(self.gltf.get("extensionsUsed", [])) | set(ours))
+        self.gltf["extensionsRequired"] = sorted(ours)
         self.gltf["buffers"] = [
             {"byteLength": len(self.binary)},
-            {"byteLength": self.fallback_length, "extensions": {"EXT_meshopt_compression": {"fallback": True}}},
+            {"byteLength": self.fallback_length, "extensions": {MESHOPT: {"fallback": True}}},
         ]
         return _pack(self.gltf, bytes(self.binary))
 
     def _image_json(self, texture) -> dict:
-        return {"name": texture.name, "mimeType": "image/webp", "bufferView": self._view(_webp(texture.image))}
+        index, self._images_written = self._images_written, self._images_written + 1
+        webp = _webp(texture.image)
+        if texture.encoded is not None and len(texture.encoded) <= len(webp):
+            return super()._image_json(texture)
+        self.webp_images.add(index)
+        return {"name": texture.name, "mimeType": "image/webp", "bufferView": self._view(webp)}
 
     def _texture_json(self, image: int, sampler: int) -> dict:
-        return {"sampler": sampler, "extensions": {"EXT_texture_webp": {"source": image}}}
+        if image not in self.webp_images:
+            return super()._texture_json(image, sampler)
+        return {"sampler": sampler, "extensions": {WEBP: {"source": image}}}
+
+    def _material_json(self, m: Material) -> dict:
+        out = super()._material_json(m)
+        frame = self.uv_frames.get(self._material_ids[id(m)])
+        if frame is None or frame.scale is None:
+            return out
+        transform = {TEXTURE_TRANSFORM: {"offset": [float(v) for v in frame.offset],
+                                         "scale": [float(v) for v in frame.scale]}}
+        for holder in (out["pbrMetallicRoughness"], out):
+            for slot, info in holder.items():
+                if slot.endswith("Texture"):
+                    info["extensions"] = transform
+        return out
 
     def _write_mesh(self, mesh: Mesh) -> int:
         low = np.min([p.positions.min(axis=0) for p in mesh.primitives], axis=0).astype(np.float64)
         high = np.max([p.positions.max(axis=0) for p in mesh.primitives], axis=0).astype(np.float64)
-        step = max(float((high - low).max()), 1e-9) / (2 ** POSITION_BITS - 1)
+        step = max(float((high - low).max()) / (2 ** POSITION_BITS - 1),
+                   self._world_step / self._largest_scale.get(id(mesh), 1.0))
         self._grid = (low, step)
         mesh_id = super()._write_mesh(mesh)
+        primitives = self.gltf["meshes"][mesh_id]["primitives"]
+        # A part smaller than one grid step collapses entirely: nothing of it would be drawn.
+        kept = [p for p in primitives if p is not None]
+        self.gltf["meshes"][mesh_id]["primitives"] = kept or [self._primitive(mesh.primitives[0], weld=False)]
         frame = np.diag([step, step, step, 1.0])
         frame[:3, 3] = low
         self.frames[mesh_id] = frame
@@ -77,22 +137,34 @@ class WebGlbWriter(GlbWriter):
     def _mesh_frame(self, mesh_id: int) -> np.ndarray:
         return self.frames[mesh_id]
 
-    def _primitive(self, prim: Primitive) -> dict:
+    def _primitive(self, prim: Primitive, weld: bool = True) -> dict | None:
         low, step = self._grid
         grid = np.round((prim.positions.astype(np.float64) - low) / step).astype(np.uint16)
-        attributes = {"POSITION": self._vertex_accessor(_padded(grid), UINT16, "VEC3", bounds=grid)}
+        streams = {"POSITION": _padded(grid)}
         if prim.normals is not None:
-            normals = np.round(np.clip(prim.normals, -1, 1) * 127).astype(np.int8)
-            attributes["NORMAL"] = self._vertex_accessor(_padded(normals), BYTE, "VEC3", normalized=True)
-        if prim.uvs is not None:
-            if prim.uvs.min() >= 0 and prim.uvs.max() <= 1:
-                uvs = np.round(prim.uvs * 65535).astype(np.uint16)
-                attributes["TEXCOORD_0"] = self._vertex_accessor(uvs, UINT16, "VEC2", normalized=True)
-            else:
-                attributes["TEXCOORD_0"] = self._vertex_accessor(prim.uvs.astype(np.float32), FLOAT, "VEC2")
-        small = prim.vertex_count < 0xFFFF
-        indices = prim.faces.reshape(-1).astype(np.uint16 if small else np.uint32)
-        view = self._compressed_view(meshopt.encode_index_buffer(prim.faces, prim.vertex_count), indices.nbytes,
+            streams["NORMAL"] = meshopt.encode_filter_oct(prim.normals, NORMAL_BITS)
+        frame = self.uv_frames.get(prim.material)
+        if prim.uvs is not None and frame is None:
+            self.dropped_uvs = True
+        elif prim.uvs is not None:
+            streams["TEXCOORD_0"] = frame.encode(prim.uvs)
+            self.quantised_uvs = self.quantised_uvs or frame.scale is not None
+        faces, streams = codec_order(prim.faces, streams, weld)
+        if not len(faces):
+            return None
+        grid = streams["POSITION"][:, :3]
+        attributes = {"POSITION": self._vertex_accessor(streams["POSITION"], UINT16, "VEC3", bounds=grid)}
+        if "NORMAL" in streams:
+            attributes["NORMAL"] = self._vertex_accessor(streams["NORMAL"], BYTE, "VEC3", normalized=True,
+                                                         filter="OCTAHEDRAL")
+        if "TEXCOORD_0" in streams:
+            uvs = streams["TEXCOORD_0"]
+            attributes["TEXCOORD_0"] = (self._vertex_accessor(uvs, FLOAT, "VEC2") if uvs.dtype == np.float32
+                                        else self._vertex_accessor(uvs, UINT16, "VEC2", normalized=True))
+        vertex_count = len(grid)
+        small = vertex_count < 0xFFFF
+        indices = faces.reshape(-1).astype(np.uint16 if small else np.uint32)
+        view = self._compressed_view(meshopt.encode_index_buffer(faces, vertex_count), indices.nbytes,
                                      indices.itemsize, len(indices), "TRIANGLES", ELEMENT_ARRAY_BUFFER)
         self.gltf["accessors"].append({"bufferView": view, "componentType": UINT16 if small else UINT32,
                                        "count": int(len(indices)), "type": "SCALAR"})
@@ -100,11 +172,11 @@ class WebGlbWriter(GlbWriter):
                 "indices": len(self.gltf["accessors"]) - 1}
 
     def _vertex_accessor(self, rows: np.ndarray, component: int, kind: str, normalized: bool = False,
-                         bounds: np.ndarray | None = None) -> int:
+                         bounds: np.ndarray | None = None, filter: str | None = None) -> int:
         rows = np.ascontiguousarray(rows)
         stride = rows.itemsize * rows.shape[1]
         view = self._compressed_view(meshopt.encode_vertex_buffer(rows), rows.nbytes, stride, len(rows),
-                                     "ATTRIBUTES", ARRAY_BUFFER)
+                                     "ATTRIBUTES", ARRAY_BUFFER, filter)
         accessor = {"bufferView": view, "componentType": component, "count": int(len(rows)), "type": kind}
         if normalized:
             accessor["normalized"] = True
@@ -114,20 +186,96 @@ class WebGlbWriter(GlbWriter):
         self.gltf["accessors"].append(accessor)
         return len(self.gltf["accessors"]) - 1
 
-    def _compressed_view(self, encoded: bytes, raw_length: int, stride: int, count: int, mode: str, target: int) -> int:
+    def _compressed_view(self, encoded: bytes, raw_length: int, stride: int, count: int, mode: str, target: int,
+                         filter: str | None = None) -> int:
         self.binary.extend(b"\x00" * (-len(self.binary) % 4))
         offset = len(self.binary)
         self.binary.extend(encoded)
         self.fallback_length += -self.fallback_length % 4
+        compression = {"buffer": 0, "byteOffset": offset, "byteLength": len(encoded),
+                       "byteStride": stride, "count": count, "mode": mode}
+        if filter:
+            compression["filter"] = filter
         view = {"buffer": 1, "byteOffset": self.fallback_length, "byteLength": raw_length, "target": target,
-                "extensions": {"EXT_meshopt_compression": {
-                    "buffer": 0, "byteOffset": offset, "byteLength": len(encoded),
-                    "byteStride": stride, "count": count, "mode": mode}}}
+                "extensions": {MESHOPT: compression}}
         if mode == "ATTRIBUTES":
             view["byteStride"] = stride
         self.fallback_length += raw_length
         self.gltf["bufferViews"].append(view)
         return len(self.gltf["bufferViews"]) - 1
+
+
+def world_step(scene: Scene) -> float:
+    """The position grid step the whole product needs: its world extent over POSITION_BITS
+    (0 for a scene that places nothing: each mesh then uses its own extent)."""
+    if not any(prim.vertex_count for _, prim in scene.world_primitives()):
+        return 0.0
+    low, high = scene.bounds()
+    return max(float((high - low).max()), 1e-9) / (2 ** POSITION_BITS - 1)
+
+
+def largest_scales(scene: Scene) -> dict[int, float]:
+    """id(mesh) → the largest scale any of its instances applies (a mesh shown larger needs a finer grid)."""
+    scales: dict[int, float] = {}
+    for inst in scene.instances:
+        mesh = scene.meshes[inst.mesh]
+        scale = float(np.linalg.norm(inst.matrix[:3, :3], axis=0).max())
+        scales[id(mesh)] = max(scales.get(id(mesh), 0.0), scale)
+    return scales
+
+
+class UvFrame:
+    """How one material's UVs are stored: `bits`-bit integers over [offset, offset + range] in a
+    normalised uint16, read back by KHR_texture_transform's `scale` and `offset`; or, when the
+    range is too wide for 16 bits at UV_BITS per unit, float32 (`scale` is None)."""
+
+    def __init__(self, low: np.ndarray, high: np.ndarray):
+        extent = np.maximum(high - low, 1e-6)
+        bits = UV_BITS + max(0, math.ceil(math.log2(float(extent.max()))))
+        self.offset = low
+        self.levels = 2 ** bits - 1
+        self.extent = extent
+        self.scale = extent * 65535 / self.levels if bits <= 16 else None
+
+    def encode(self, uvs: np.ndarray) -> np.ndarray:
+        if self.scale is None:
+            return np.ascontiguousarray(uvs, dtype=np.float32)
+        return np.round((uvs.astype(np.float64) - self.offset) / self.extent * self.levels).astype(np.uint16)
+
+
+def uv_frame(scene: Scene, material: int) -> UvFrame | None:
+    """The UV frame over every primitive drawn with `material` (one transform per material)."""
+    uvs = [p.uvs for mesh in scene.meshes for p in mesh.primitives if p.material == material and p.uvs is not None]
+    if not uvs:
+        return None
+    return UvFrame(np.min([u.min(axis=0) for u in uvs], axis=0).astype(np.float64),
+                   np.max([u.max(axis=0) for u in uvs], axis=0).astype(np.float64))
+
+
+def codec_order(faces: np.ndarray, streams: dict[str, np.ndarray], weld: bool = True,
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Merge vertices whose quantised streams are byte-identical and drop the triangles that
+    collapsed (unless `weld` is off), then order triangles in strips and vertices by first use,
+    dropping unused ones: the order meshopt's codecs compress best."""
+    faces = np.ascontiguousarray(faces, dtype=np.uint32)
+    vertex_count = len(next(iter(streams.values())))
+    if weld:
+        rows = np.hstack([s.view(np.uint8).reshape(vertex_count, -1) for s in streams.values()])
+        remap, vertex_count = meshopt.unique_vertex_remap(faces, rows)
+        streams = {k: _gathered(s, remap, vertex_count) for k, s in streams.items()}
+        faces = remap[faces]
+        faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
+    faces = meshopt.optimize_vertex_cache_strip(faces, vertex_count)
+    remap, vertex_count = meshopt.vertex_fetch_remap(faces, vertex_count)
+    return remap[faces], {k: _gathered(s, remap, vertex_count) for k, s in streams.items()}
+
+
+def _gathered(rows: np.ndarray, remap: np.ndarray, count: int) -> np.ndarray:
+    """`rows` moved to their new indices under an old→new `remap` (rows mapped alike are equal)."""
+    used = remap != UNUSED
+    out = np.empty((count,) + rows.shape[1:], dtype=rows.dtype)
+    out[remap[used]] = rows[used]
+    return out
 
 
 def _padded(rows: np.ndarray) -> np.ndarray:

@@ -51,8 +51,14 @@ def _lib() -> ctypes.CDLL:
     lib.meshopt_simplifyScale.restype = ctypes.c_float
     lib.meshopt_optimizeVertexCache.argtypes = [_u32p, _u32p, _size, _size]
     lib.meshopt_optimizeVertexCache.restype = None
+    lib.meshopt_optimizeVertexCacheStrip.argtypes = [_u32p, _u32p, _size, _size]
+    lib.meshopt_optimizeVertexCacheStrip.restype = None
     lib.meshopt_optimizeVertexFetchRemap.argtypes = [_u32p, _u32p, _size, _size]
     lib.meshopt_optimizeVertexFetchRemap.restype = _size
+    lib.meshopt_generateVertexRemap.argtypes = [_u32p, _u32p, _size, ctypes.c_void_p, _size, _size]
+    lib.meshopt_generateVertexRemap.restype = _size
+    lib.meshopt_encodeFilterOct.argtypes = [ctypes.c_void_p, _size, _size, ctypes.c_int, _f32p]
+    lib.meshopt_encodeFilterOct.restype = None
     lib.meshopt_encodeVertexBufferBound.argtypes = [_size, _size]
     lib.meshopt_encodeVertexBufferBound.restype = _size
     lib.meshopt_encodeVertexBuffer.argtypes = [_u8p, _size, ctypes.c_void_p, _size, _size]
@@ -154,6 +160,17 @@ def optimize_vertex_cache(faces: np.ndarray, vertex_count: int) -> np.ndarray:
     return destination.reshape(-1, 3)
 
 
+def optimize_vertex_cache_strip(faces: np.ndarray, vertex_count: int) -> np.ndarray:
+    """Reorder triangles into strip-like runs: slightly worse for the GPU cache than
+    `optimize_vertex_cache`, but the order meshopt's index codec compresses best (gltfpack -cc)."""
+    indices = np.ascontiguousarray(faces, dtype=np.uint32).reshape(-1)
+    destination = np.empty_like(indices)
+    _lib().meshopt_optimizeVertexCacheStrip(
+        _ptr(destination, _u32p), _ptr(indices, _u32p), indices.size, vertex_count
+    )
+    return destination.reshape(-1, 3)
+
+
 def vertex_fetch_remap(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray, int]:
     """Old→new vertex index in first-use order (unused vertices map to 0xFFFFFFFF), and the kept count."""
     indices = np.ascontiguousarray(faces, dtype=np.uint32).reshape(-1)
@@ -162,3 +179,28 @@ def vertex_fetch_remap(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray
         _ptr(remap, _u32p), _ptr(indices, _u32p), indices.size, vertex_count
     )
     return remap, int(kept)
+
+
+def unique_vertex_remap(faces: np.ndarray, vertices: np.ndarray) -> tuple[np.ndarray, int]:
+    """Old→new vertex index merging byte-identical rows of `vertices` (new ids in first-seen order,
+    vertices no face uses map to 0xFFFFFFFF), and the number of distinct vertices."""
+    indices = np.ascontiguousarray(faces, dtype=np.uint32).reshape(-1)
+    vertices = np.ascontiguousarray(vertices)
+    remap = np.empty(len(vertices), dtype=np.uint32)
+    size = vertices.itemsize * int(np.prod(vertices.shape[1:]))
+    kept = _lib().meshopt_generateVertexRemap(
+        _ptr(remap, _u32p), _ptr(indices, _u32p), indices.size, vertices.ctypes.data, len(vertices), size
+    )
+    return remap, int(kept)
+
+
+def encode_filter_oct(normals: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Unit vectors (n x 3) as octahedral-encoded signed bytes (n x 4; the 4th is 0): what the
+    EXT_meshopt_compression OCTAHEDRAL filter decodes back to normalised int8 x, y, z, w."""
+    if not 2 <= bits <= 8:
+        raise ValueError("octahedral encoding into bytes takes 2 to 8 bits")
+    data = np.zeros((len(normals), 4), dtype=np.float32)
+    data[:, :3] = normals
+    out = np.empty((len(normals), 4), dtype=np.int8)
+    _lib().meshopt_encodeFilterOct(out.ctypes.data, len(normals), 4, bits, _ptr(data, _f32p))
+    return out
