@@ -2,8 +2,8 @@
 
 The runner starts it as `python -m assets.child <job-dir>`, in a new session (its own process
 group, so a timeout kills everything it started). It reads job.json, lowers its own resource
-limits (address space, CPU time, file size, open files, no core dumps) *before* importing
-anything heavy, converts `input` into `out/`, and writes result.json:
+limits (address space, CPU time, file size, open files, no core dumps) and leaves the network
+(a namespace of its own, where the OS allows) *before* importing anything heavy, converts `input` into `out/`, and writes result.json:
 
     {"outputs": {"glb": "out/model.glb", "usdz": ..., "report": ...}}   or
     {"error": {"code": ..., "message": ...}}
@@ -40,6 +40,8 @@ DEFAULT_CONVERT = "processing.pipeline:convert"
 # Exit status when a MemoryError left too little memory even to write result.json.
 OUT_OF_MEMORY_EXIT = 86
 PR_SET_PDEATHSIG = 1
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
 # Descriptors a conversion may hold open: readers open a few files at a time; usd-core and the
 # thread pools a few dozen.
 OPEN_FILES = 256
@@ -55,6 +57,7 @@ def main(argv: list[str]) -> int:
     os.chdir(argv[1])
     job = json.loads(Path(JOB_FILE).read_text())
     _limit_resources(job["memory_bytes"], job["cpu_seconds"], _file_bytes(job))
+    print(f"network: {_leave_the_network()}", file=sys.stderr)
 
     result = None
     try:
@@ -108,6 +111,26 @@ def _limit_resources(memory_bytes: int, cpu_seconds: int, file_bytes: int) -> No
     _lower(resource.RLIMIT_FSIZE, file_bytes, file_bytes)
     # Native readers given a hostile file must not be able to exhaust the machine's descriptors.
     _lower(resource.RLIMIT_NOFILE, OPEN_FILES, OPEN_FILES)
+
+
+def _leave_the_network() -> str:
+    """Move into a network namespace of our own, where no interface is up: a hostile file that gets
+    a reader to open a socket reaches nothing, not even loopback services. Needs CAP_SYS_ADMIN (root,
+    as in our image) or unprivileged user namespaces; elsewhere the conversion runs on, and the
+    fact is logged (no code path in the pipeline fetches a URL in any case)."""
+    if not sys.platform.startswith("linux"):
+        return "shared (not Linux)"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) == 0:
+        return "isolated"
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+        return f"shared (unshare: {os.strerror(ctypes.get_errno())})"
+    # Map our ids onto themselves, so the job's files keep their owner inside the namespace.
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    return "isolated (user namespace)"
 
 
 def _file_bytes(job: dict) -> int:

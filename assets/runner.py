@@ -109,7 +109,7 @@ class Runner:
     def start(self) -> None:
         """Re-queue jobs a previous process left running, then start the worker threads."""
         shutil.rmtree(self.scratch_root, ignore_errors=True)  # left by a process that died
-        self.scratch_root.mkdir(parents=True)
+        self.scratch_root.mkdir(parents=True, mode=0o700)
         with self.sessions() as session:
             requeued, failed = leases.recover_interrupted(session, self.config.max_attempts)
         if requeued or failed:
@@ -167,7 +167,7 @@ class Runner:
         # Per attempt: a stale attempt of the same job on this machine keeps its own folder.
         scratch = self.scratch_root / f"{job.id}-{job.attempt}"
         shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir(parents=True)
+        scratch.mkdir(parents=True, mode=0o700)  # the original and outputs are readable by this service's user only
         with _LeaseKeeper(self.sessions, job, self.config.lease_seconds) as lease:
             try:
                 log.info("job %s: attempt %d for %s", job.id, job.attempt, job.sku)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import json
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -76,6 +77,16 @@ def escape_scratch(source: Path, workdir: Path, settings, on_progress) -> Simple
     result = succeed(source, workdir, settings, on_progress)
     result.outputs["glb"] = Path(_instructions(source)["claimed_output"])
     return result
+
+
+def phone_home(source: Path, workdir: Path, settings, on_progress) -> SimpleNamespace:
+    """Try to reach the address the input names (a hostile file making a reader open a socket)."""
+    host, port = _instructions(source)["address"]
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        if sock.connect_ex((host, port)) == 0:
+            raise ConversionError("NETWORK_REACHED", "The conversion process reached the network.")
+    return succeed(source, workdir, settings, on_progress)
 
 
 def _instructions(source: Path) -> dict:

@@ -1,9 +1,18 @@
 """The conversion process's own limits: files it writes and descriptors it holds are capped
-before anything heavy is imported (assets/child.py)."""
+before anything heavy is imported, it reaches no network, and job directories are private
+(assets/child.py, assets/runner.py)."""
+
+
+import json
+import socket
+import stat
 import subprocess
 import sys
 
+import pytest
+
 from assets.runner import CODE_ROOT
+from tests.conftest import GLB_BYTES
 
 PROBE = """
 import errno, resource, sys
@@ -33,3 +42,29 @@ def test_the_file_limit_holds_what_a_job_may_unpack_or_hold_in_memory():
 
     assert _file_bytes({"memory_bytes": 100, "settings": {"limits": {"archive_unpacked_bytes": 5000}}}) == 5000
     assert _file_bytes({"memory_bytes": 9000, "settings": {}}) == 9000
+
+
+def test_the_conversion_process_reaches_no_network_not_even_loopback(start_api):
+    """The child leaves the network before converting (assets/child.py): a listener on this machine's
+    loopback, which the API process itself can reach, never hears from it."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(0.1)
+        address = listener.getsockname()
+        api = start_api(convert_function="tests.assets.fake_conversions:phone_home")
+        api.create_product("SOFA-1")
+        content = GLB_BYTES[:8] + json.dumps({"address": address}).encode()
+        job = api.wait_for_job(api.upload("SOFA-1", content).json()["job"]["id"])
+        assert job["status"] == "succeeded", job  # NETWORK_REACHED would fail it
+        with pytest.raises(TimeoutError):
+            listener.accept()
+        with socket.create_connection(address, timeout=2):
+            pass  # the same address is reachable from outside the child: the test can fail
+
+
+def test_job_directories_are_private_to_this_service(start_api):
+    api = start_api(convert_function="tests.assets.fake_conversions:hang")
+    api.create_product("SOFA-1")
+    api.wait_for_job(api.upload("SOFA-1").json()["job"]["id"], statuses=("running",))
+    jobs = api.app.state.settings.data_dir.resolve() / "jobs"
+    scratch = next(jobs.iterdir())
+    assert stat.S_IMODE(jobs.stat().st_mode) == 0o700 and stat.S_IMODE(scratch.stat().st_mode) == 0o700
