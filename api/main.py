@@ -27,6 +27,7 @@ from viewer.pages import STATIC_DIR, STATIC_URL
 from viewer.poster import close_renderer
 
 from .errors import install_error_handlers
+from .openapi import install_openapi
 from .rate_limit import RateLimiter
 from .routes import dashboard, direct_uploads, embed, events, files, jobs, pages, products, qr, versions, webhooks
 from .static_files import PublicStaticFiles
@@ -79,6 +80,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     app.state.event_limiter = RateLimiter(settings.events_per_minute)
     app.state.key_limiter = RateLimiter(settings.api_requests_per_minute)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(products.router)
     app.include_router(versions.router)
     app.include_router(direct_uploads.router)

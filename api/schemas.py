@@ -20,6 +20,8 @@ from processing.settings import Axis, Fit, Placement, Unit
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 TENANT_PATTERN = SKU_PATTERN
 MAX_DIMENSION = 100_000  # in the declared unit; anything larger is a typo, not furniture
+# The largest integer SQLite and PostgreSQL take (signed 64-bit): a larger id or offset is a 422, not a 500.
+MAX_DB_INTEGER = 2**63 - 1
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 
@@ -125,7 +127,7 @@ class Engagement(BaseModel):
     ar_button_shown: int = Field(description="Views on a device that can start AR.")
     ar_launches: int
     ar_launch_rate: float | None = Field(
-        description="AR launches per view that showed the AR button; null before the first such view."
+        None, description="AR launches per view that showed the AR button; left out before the first such view."
     )
 
 
@@ -140,6 +142,22 @@ class MeasuredDimensions(BaseModel):
 class ErrorDetail(BaseModel):
     code: str
     message: str
+
+
+class FieldError(BaseModel):
+    loc: list[str] = Field(description="Where the field is: body, query, path or header, then its name.")
+    message: str
+    type: str
+
+
+class ApiErrorDetail(ErrorDetail):
+    fields: list[FieldError] | None = Field(None, description="VALIDATION_ERROR only: each wrong field (at most 20).")
+
+
+class ErrorOut(BaseModel):
+    """The body of every error the API answers (api/errors.py)."""
+
+    error: ApiErrorDetail
 
 
 class VersionSummary(BaseModel):

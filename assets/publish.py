@@ -39,6 +39,7 @@ PUBLISHED_KINDS: dict[str, tuple[str, str]] = {
     "usdz": ("usdz", "model/vnd.usdz+zip"),
     "report": ("json", "application/json"),
 }
+POSTER_CONTENT_TYPE = "image/webp"
 
 
 def manifest_key(job_id: str, attempt: int) -> str:
@@ -123,5 +124,5 @@ def _store_poster(storage: Storage, job: ClaimedJob, glb: Path) -> VersionObject
         return None
     key = object_key(hashlib.sha256(poster).hexdigest(), "webp")
     if not storage.exists(key):
-        storage.put(key, poster, "image/webp")
-    return VersionObject(kind="poster", key=key, content_type="image/webp")
+        storage.put(key, poster, POSTER_CONTENT_TYPE)
+    return VersionObject(kind="poster", key=key, content_type=POSTER_CONTENT_TYPE)

@@ -33,6 +33,7 @@ from assets.storage_s3 import S3Storage
 
 from ..deps import RunnerDep, SessionDep, SettingsDep, StorageDep, TenantDep
 from ..errors import ApiError
+from ..openapi import error_responses
 from ..schemas import DirectUploadJob, DirectUploadOut, DirectUploadRequest, JobRef, UploadAccepted
 from ..settings import AppSettings
 from .products import check_queue_room, conversion_settings, product_or_404
@@ -43,7 +44,7 @@ CONTENT_TYPE = "application/octet-stream"
 UploadId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
-@router.post("", status_code=201, response_model=DirectUploadOut)
+@router.post("", status_code=201, response_model=DirectUploadOut, responses=error_responses(409, 413))
 def start_direct_upload(
     sku: str, body: DirectUploadRequest, tenant: TenantDep, session: SessionDep, settings: SettingsDep, storage: StorageDep
 ) -> DirectUploadOut:
@@ -59,7 +60,7 @@ def start_direct_upload(
     return DirectUploadOut(upload_id=upload_id, url=url, headers=headers, expires=utcnow() + timedelta(seconds=seconds))
 
 
-@router.post("/{upload_id}/job", status_code=202, response_model=UploadAccepted)
+@router.post("/{upload_id}/job", status_code=202, response_model=UploadAccepted, responses=error_responses(409, 413))
 async def start_job(
     sku: str,
     upload_id: UploadId,

@@ -27,9 +27,10 @@ from viewer.pages import EMBED_SIZE, iframe_snippet, render_embed_page, web_comp
 
 from ..deps import AdminTenantDep, BaseUrlDep, SessionDep, StorageDep
 from ..errors import ApiError, not_found
+from ..openapi import error_responses
 from ..schemas import SKU_PATTERN, TENANT_PATTERN
 from ..urls import view_path
-from .pages import PublicTenantDep, not_found_page, published_or_404, viewer_headers, viewer_product
+from .pages import NOT_FOUND_PAGE, PublicTenantDep, not_found_page, published_or_404, viewer_headers, viewer_product
 
 router = APIRouter(tags=["embed"])
 
@@ -90,12 +91,12 @@ def embed_snippets(
     return JSONResponse(body.model_dump(exclude_none=True), headers=CORS)
 
 
-@router.get("/embed/{sku}", response_class=HTMLResponse, tags=["public"])
+@router.get("/embed/{sku}", response_class=HTMLResponse, tags=["public"], responses=NOT_FOUND_PAGE)
 def embed_default_tenant(sku: str, session: SessionDep, storage: StorageDep, base_url: BaseUrlDep) -> HTMLResponse:
     return _embed(catalog.DEFAULT_TENANT, sku, session, storage, base_url)
 
 
-@router.get("/embed/{tenant}/{sku}", response_class=HTMLResponse, tags=["public"])
+@router.get("/embed/{tenant}/{sku}", response_class=HTMLResponse, tags=["public"], responses=NOT_FOUND_PAGE)
 def embed(tenant: str, sku: str, session: SessionDep, storage: StorageDep, base_url: BaseUrlDep) -> HTMLResponse:
     return _embed(tenant, sku, session, storage, base_url)
 
@@ -108,7 +109,7 @@ def _embed(tenant: str, sku: str, session, storage, base_url: str) -> HTMLRespon
     return HTMLResponse(render_embed_page(shown), headers=viewer_headers(session, shown))
 
 
-@router.get("/oembed", tags=["public"])
+@router.get("/oembed", tags=["public"], responses=error_responses(404, 501))
 def oembed(
     session: SessionDep,
     storage: StorageDep,

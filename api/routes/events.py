@@ -25,6 +25,7 @@ from assets import catalog
 
 from ..deps import SessionDep, TenantDep
 from ..errors import ApiError, not_found
+from ..openapi import error_responses
 from ..schemas import SKU_PATTERN, TENANT_PATTERN
 from .products import engagement
 
@@ -68,6 +69,7 @@ class Stats(BaseModel):
 @router.post(
     "/v1/events",
     status_code=204,
+    responses=error_responses(404, 413, 429),
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": EventIn.model_json_schema()}}}},
 )
 async def post_event(request: Request, session: SessionDep) -> Response:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from assets import catalog
+from assets.publish import POSTER_CONTENT_TYPE, PUBLISHED_KINDS
 
 from ..deps import SessionDep
 from ..errors import not_found
@@ -28,8 +29,15 @@ PUBLIC_FILE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 
+# Every type a published object is stored with, for the document's 200 (assets/publish.py).
+PUBLISHED_CONTENT_TYPES = sorted({content_type for _, content_type in PUBLISHED_KINDS.values()} | {POSTER_CONTENT_TYPE})
 
-@router.get("/files/{key:path}")
+
+@router.get(
+    "/files/{key:path}",
+    response_class=FileResponse,
+    responses={200: {"description": "The published file.", "content": {kind: {} for kind in PUBLISHED_CONTENT_TYPES}}},
+)
 @router.head("/files/{key:path}", include_in_schema=False)
 def get_file(key: str, request: Request, session: SessionDep) -> FileResponse:
     published = catalog.published_object(session, key)

@@ -30,13 +30,21 @@ from ..urls import published_asset_urls
 
 router = APIRouter(tags=["public"])
 
+# Shoppers who follow a stale link get the viewer's page saying so, not a JSON error.
+NOT_FOUND_PAGE = {
+    404: {
+        "description": "No published product: the viewer's not-found page.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
 
-@router.get("/view/{sku}", response_class=HTMLResponse)
+
+@router.get("/view/{sku}", response_class=HTMLResponse, responses=NOT_FOUND_PAGE)
 def view_default_tenant(sku: str, session: SessionDep, storage: StorageDep, base_url: BaseUrlDep) -> HTMLResponse:
     return _view(catalog.DEFAULT_TENANT, sku, session, storage, base_url)
 
 
-@router.get("/view/{tenant}/{sku}", response_class=HTMLResponse)
+@router.get("/view/{tenant}/{sku}", response_class=HTMLResponse, responses=NOT_FOUND_PAGE)
 def view(tenant: str, sku: str, session: SessionDep, storage: StorageDep, base_url: BaseUrlDep) -> HTMLResponse:
     return _view(tenant, sku, session, storage, base_url)
 

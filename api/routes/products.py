@@ -25,7 +25,9 @@ from processing.settings import METRES_PER_UNIT, Dimensions, Settings
 
 from ..deps import BaseUrlDep, RunnerDep, SessionDep, SettingsDep, StorageDep, TenantDep
 from ..errors import ApiError, not_found
+from ..openapi import error_responses
 from ..schemas import (
+    MAX_DB_INTEGER,
     Assets,
     DeclaredDimensions,
     Engagement,
@@ -52,7 +54,9 @@ router = APIRouter(prefix="/v1/products", tags=["products"])
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"  # printable ASCII, no spaces
 
 
-@router.post("", status_code=201, response_model=ProductOut, response_model_exclude_none=True)
+@router.post(
+    "", status_code=201, response_model=ProductOut, response_model_exclude_none=True, responses=error_responses(409)
+)
 def create_product(
     body: ProductCreate, tenant: TenantDep, session: SessionDep, base_url: BaseUrlDep, storage: StorageDep
 ) -> ProductOut:
@@ -80,7 +84,7 @@ def list_products(
     base_url: BaseUrlDep,
     storage: StorageDep,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_DB_INTEGER),
 ) -> ProductList:
     products = catalog.list_products(session, tenant, limit, offset)
     ids = [p.id for p in products]
@@ -148,6 +152,7 @@ def delete_product(sku: str, tenant: TenantDep, session: SessionDep, storage: St
     "/{sku}/model",
     status_code=202,
     response_model=UploadAccepted,
+    responses=error_responses(408, 413, 415),
     openapi_extra={
         "requestBody": {
             "required": True,

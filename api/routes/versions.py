@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from assets import catalog, webhooks
@@ -20,7 +22,9 @@ from assets.models import Product, Version
 
 from ..deps import BaseUrlDep, RunnerDep, SessionDep, SettingsDep, StorageDep, TenantDep
 from ..errors import ApiError, not_found
+from ..openapi import error_responses
 from ..schemas import (
+    MAX_DB_INTEGER,
     Assets,
     JobList,
     JobRef,
@@ -62,7 +66,12 @@ def list_versions(
 
 @router.post("/versions/{version_id}/publish", response_model=ProductOut, response_model_exclude_none=True)
 def publish_version(
-    sku: str, version_id: int, tenant: TenantDep, session: SessionDep, base_url: BaseUrlDep, storage: StorageDep
+    sku: str,
+    version_id: Annotated[int, Path(ge=1, le=MAX_DB_INTEGER)],
+    tenant: TenantDep,
+    session: SessionDep,
+    base_url: BaseUrlDep,
+    storage: StorageDep,
 ) -> ProductOut:
     """Make this version the published one (a rollback, or forward again)."""
     product = product_or_404(session, tenant, sku)
@@ -78,7 +87,7 @@ def publish_version(
     return product_out(product, base_url, storage)
 
 
-@router.post("/reprocess", status_code=202, response_model=UploadAccepted)
+@router.post("/reprocess", status_code=202, response_model=UploadAccepted, responses=error_responses(409))
 def reprocess(
     sku: str,
     body: ReprocessRequest,

@@ -17,6 +17,7 @@ from assets.models import Webhook
 
 from ..deps import AdminTenantDep, SessionDep, SettingsDep
 from ..errors import ApiError, not_found
+from ..openapi import error_responses
 from ..schemas import (
     WebhookCreate,
     WebhookDeliveryList,
@@ -29,7 +30,7 @@ from ..schemas import (
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-@router.post("", status_code=201, response_model=WebhookOut)
+@router.post("", status_code=201, response_model=WebhookOut, responses=error_responses(409))
 def create_webhook(
     body: WebhookCreate, tenant: AdminTenantDep, session: SessionDep, settings: SettingsDep
 ) -> WebhookOut:
