@@ -312,7 +312,8 @@ def test_a_visit_shows_up_in_the_stats_and_the_catalog_list(server, catalog, cab
     try:
         (link,) = android.evaluate(CLICK_AR_BUTTON, PAGE_TIMEOUT_MS - 10_000)
         assert link["href"].startswith("intent://arvr.google.com/scene-viewer/")
-        time.sleep(0.5)  # let the beacons leave before the page goes
+        # The page may still be loading the model (a loaded machine): its beacon must leave before the page goes.
+        wait_for_totals(catalog, "CABINET-GLB", {"model_loaded": before["model_loaded"] + 1, "ar_launched": before["ar_launched"] + 1})
     finally:
         android.context.close()
 
