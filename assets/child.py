@@ -2,8 +2,9 @@
 
 The runner starts it as `python -m assets.child <job-dir>`, in a new session (its own process
 group, so a timeout kills everything it started). It reads job.json, lowers its own resource
-limits (address space, CPU time, file size, open files, no core dumps) and leaves the network
-(a namespace of its own, where the OS allows) *before* importing anything heavy, converts `input` into `out/`, and writes result.json:
+limits (address space, CPU time, file size, open files, no core dumps), leaves the network and
+covers the service's data directory except its own job directory (namespaces of its own, where
+the OS allows) *before* importing anything heavy, converts `input` into `out/`, and writes result.json:
 
     {"outputs": {"glb": "out/model.glb", "usdz": ..., "report": ...}}   or
     {"error": {"code": ..., "message": ...}}
@@ -40,8 +41,12 @@ DEFAULT_CONVERT = "processing.pipeline:convert"
 # Exit status when a MemoryError left too little memory even to write result.json.
 OUT_OF_MEMORY_EXIT = 86
 PR_SET_PDEATHSIG = 1
+CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
 # Descriptors a conversion may hold open: readers open a few files at a time; usd-core and the
 # thread pools a few dozen.
 OPEN_FILES = 256
@@ -57,7 +62,7 @@ def main(argv: list[str]) -> int:
     os.chdir(argv[1])
     job = json.loads(Path(JOB_FILE).read_text())
     _limit_resources(job["memory_bytes"], job["cpu_seconds"], _file_bytes(job))
-    print(f"network: {_leave_the_network()}", file=sys.stderr)
+    print(f"isolation: {_isolate(job.get('private_root'))}", file=sys.stderr)
 
     result = None
     try:
@@ -113,24 +118,51 @@ def _limit_resources(memory_bytes: int, cpu_seconds: int, file_bytes: int) -> No
     _lower(resource.RLIMIT_NOFILE, OPEN_FILES, OPEN_FILES)
 
 
-def _leave_the_network() -> str:
-    """Move into a network namespace of our own, where no interface is up: a hostile file that gets
-    a reader to open a socket reaches nothing, not even loopback services. Needs CAP_SYS_ADMIN (root,
-    as in our image) or unprivileged user namespaces; elsewhere the conversion runs on, and the
-    fact is logged (no code path in the pipeline fetches a URL in any case)."""
+def _isolate(private_root: str | None) -> str:
+    """Leave the network and, inside a mount namespace of our own, cover the service's data directory.
+
+    A network namespace of our own has no interface up: a hostile file that gets a reader to open a
+    socket reaches nothing, not even loopback services. Covering `private_root` (the data directory:
+    the catalog, stored objects, other jobs' directories) with an empty tmpfs, with only this job's
+    directory put back at its own path, keeps one job from reading another's files although all run
+    as the same user. Needs CAP_SYS_ADMIN (root, as in our image) or unprivileged user namespaces;
+    elsewhere the conversion runs on, with the returned fact in the job's log (no code path in the
+    pipeline fetches a URL in any case)."""
     if not sys.platform.startswith("linux"):
         return "shared (not Linux)"
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) == 0:
-        return "isolated"
-    uid, gid = os.getuid(), os.getgid()
-    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
-        return f"shared (unshare: {os.strerror(ctypes.get_errno())})"
-    # Map our ids onto themselves, so the job's files keep their owner inside the namespace.
-    Path("/proc/self/setgroups").write_text("deny")
-    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
-    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
-    return "isolated (user namespace)"
+    namespaces = CLONE_NEWNET | CLONE_NEWNS
+    if libc.unshare(namespaces) != 0:
+        uid, gid = os.getuid(), os.getgid()
+        if libc.unshare(CLONE_NEWUSER | namespaces) != 0:
+            return f"shared (unshare: {os.strerror(ctypes.get_errno())})"
+        # Map our ids onto themselves, so the job's files keep their owner inside the namespace.
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    if private_root is None:
+        return "network isolated"
+    return "network isolated, " + _cover(libc, Path(private_root))
+
+
+def _cover(libc, private_root: Path) -> str:
+    here = Path.cwd()
+    needed = (Path(__file__).resolve().parents[1], Path(sys.prefix), Path(sys.base_prefix))
+    if private_root not in here.parents or any(p == private_root or private_root in p.parents for p in needed):
+        return f"{private_root} not covered (it holds code the job needs, or not the job)"
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the service
+    _mount(libc, "tmpfs", str(private_root), "tmpfs", 0, "mode=0711,size=64k")
+    here.mkdir(parents=True)
+    _mount(libc, ".", str(here), None, MS_BIND)  # "." still names the job's directory under the cover
+    os.chdir(here)
+    return f"{private_root} covered"
+
+
+def _mount(libc, source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    source_b, target_b, fstype_b, data_b = (None if v is None else v.encode() for v in (source, target, fstype, data))
+    if libc.mount(source_b, target_b, fstype_b, flags, data_b) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"mount {target}: {os.strerror(error)}")
 
 
 def _file_bytes(job: dict) -> int:

@@ -195,6 +195,7 @@ class Runner:
             "convert": self.config.convert_function,
             "memory_bytes": self.config.memory_bytes,
             "cpu_seconds": math.ceil(self.config.hard_timeout),
+            "private_root": str(self.scratch_root.parent),  # covered in the child: see assets/child.py
         }
         (scratch / child.JOB_FILE).write_text(json.dumps(instructions))
 

@@ -89,6 +89,17 @@ def phone_home(source: Path, workdir: Path, settings, on_progress) -> SimpleName
     return succeed(source, workdir, settings, on_progress)
 
 
+def snoop(source: Path, workdir: Path, settings, on_progress) -> SimpleNamespace:
+    """Try to read what a hostile converter would want: the catalog, stored objects, other jobs' files."""
+    for path in _instructions(source)["paths"]:
+        try:
+            Path(path).read_bytes()
+        except OSError:
+            continue
+        raise ConversionError("NOT_ISOLATED", "The conversion read a file outside its job.")
+    return succeed(source, workdir, settings, on_progress)
+
+
 def _instructions(source: Path) -> dict:
     try:
         return json.loads(source.read_bytes()[8:])

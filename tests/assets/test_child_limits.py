@@ -8,6 +8,7 @@ import socket
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,22 @@ def test_job_directories_are_private_to_this_service(start_api):
     jobs = api.app.state.settings.data_dir.resolve() / "jobs"
     scratch = next(jobs.iterdir())
     assert stat.S_IMODE(jobs.stat().st_mode) == 0o700 and stat.S_IMODE(scratch.stat().st_mode) == 0o700
+
+
+def test_a_conversion_sees_neither_the_catalog_nor_stored_files_nor_other_jobs(start_api):
+    """The child covers the data directory but for its own job directory (assets/child.py)."""
+    api = start_api(convert_function="tests.assets.fake_conversions:snoop")
+    data = api.app.state.settings.data_dir.resolve()
+    api.create_product("SOFA-1")
+    first = api.wait_for_job(api.upload("SOFA-1", GLB_BYTES[:8] + b'{"paths": []}').json()["job"]["id"])
+    assert first["status"] == "succeeded", first
+    other_job = data / "jobs" / "0123456789abcdef0123456789abcdef-1"  # as another running job's directory
+    other_job.mkdir(mode=0o700)
+    (other_job / "input").write_bytes(b"another shop's original")
+    secret = data / "canary.txt"
+    secret.write_text("secret")
+    stored = [path for path in (data / "objects").rglob("*") if path.is_file()]
+    paths = [str(data / "vitrine.db"), str(secret), str(other_job / "input"), *map(str, stored)]
+    assert all(Path(path).read_bytes() is not None for path in paths)  # all there for this process to read
+    job = api.wait_for_job(api.upload("SOFA-1", GLB_BYTES[:8] + json.dumps({"paths": paths}).encode()).json()["job"]["id"])
+    assert job["status"] == "succeeded", job  # NOT_ISOLATED would fail it
