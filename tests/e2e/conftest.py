@@ -17,7 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
+from .browser import launch
 from .cases import ModelCase, model_cases
 
 VITRINE3D = Path(sys.executable).with_name("vitrine3d")
@@ -204,3 +206,12 @@ def public_http():
     """A shopper's (or a storefront's) client: no API key."""
     with httpx.Client(timeout=60.0, trust_env=False) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for one test module; closed after it, so a module may also drive Playwright itself."""
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()

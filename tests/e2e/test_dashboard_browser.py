@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from .browser import DESKTOP_VIEWPORT, INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, foreign_requests, launch
+from .browser import DESKTOP_VIEWPORT, INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, foreign_requests
 from .cases import obj_zip_in_cm
 from .conftest import JOB_TIMEOUT
 
@@ -50,14 +50,6 @@ async () => {
   return posters.map((img) => [img.closest('tr').dataset.sku, img.naturalWidth]);
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

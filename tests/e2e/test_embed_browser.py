@@ -12,19 +12,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, launch, storefront
+from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, storefront
 
 SKU = "CABINET-GLB"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import sync_playwright
 
 from .browser import (
     DESKTOP_VIEWPORT,
@@ -36,7 +35,6 @@ from .browser import (
     RECORD_AR_LINKS,
     SHOW_MODEL,
     foreign_requests,
-    launch,
     picture_stats,
     screenshot_spread,
 )
@@ -53,14 +51,6 @@ STOREFRONT_TEXT = {
     "title": "Wall cabinet «Nordic»",
     "link": SHOP_LINK,
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
