@@ -15,6 +15,7 @@ one with a broken file) and deletes them afterwards: other modules share the ser
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -274,3 +275,33 @@ def test_reprocess_with_another_budget_shows_the_new_version_which_can_be_rolled
         assert not page.errors, page.errors
     finally:
         page.context.close()
+
+
+def test_the_webhook_delivery_log_shows_what_the_api_says(server, catalog, browser):
+    """A receiver that is not there: the log shows the attempt, its failure and the event."""
+    hook = catalog.http.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["job.failed"]})
+    assert hook.status_code == 201, hook.text
+    sku = "DASH-HOOKED"
+    try:
+        catalog.create_product(sku, "Hooked", LARGER, "floor")
+        job_id = catalog.upload_model(sku, "broken.glb", b"glTF\x02\x00\x00\x00" + b"\x00" * 64, {})
+        assert catalog.wait_for_job(job_id)["status"] == "failed"
+        deadline = time.monotonic() + 30
+        while not (deliveries := catalog.http.get("/v1/webhooks/deliveries").json()["deliveries"])[0]["attempts"]:
+            assert time.monotonic() < deadline, deliveries
+            time.sleep(0.2)
+        page = open_dashboard(browser, f"{server.url}/dashboard")
+        try:
+            sign_in(page, server.api_key)
+            rows = page.locator(".deliveries tbody tr")
+            expect(rows).to_have_count(len(deliveries))
+            first = rows.first.locator("td").all_inner_texts()
+            assert first[1] == "job.failed" and first[2] == "http://127.0.0.1:9/hook"
+            assert first[3] in ("pending", "failed") and first[6]  # the error the receiver's absence gave
+            expect(page.locator(".webhooks-status")).to_contain_text("most recent deliveries")
+            assert not page.errors, page.errors
+        finally:
+            page.context.close()
+    finally:
+        catalog.http.delete(f"/v1/webhooks/{hook.json()['id']}")
+        catalog.http.delete(f"/v1/products/{sku}")
