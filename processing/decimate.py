@@ -23,9 +23,18 @@ for the vertex cache and vertices for fetch, which also drops the vertices left 
 
 History: issue 2 shared the budget in proportion to triangle counts; equal-error allocation
 replaced it (issue 3) — on scenes of unequal parts it lowers the worst error at the same count.
+Speed (issue 3, stress models 0.5-1.9M triangles -> 50k): the error measurement's reference (the
+original's samples and AABB tree) is built on a second thread while the simplifier runs, and
+repair now hands over vertices in first-use order, which made meshoptimizer's pass on the
+1.9M-triangle model 3x faster (6.1 s -> 2.0 s). The collapse order depends on vertex numbering, so
+the errors moved within their usual spread (Hausdorff on that model: 6.8e-4 sorted, 7.2e-4
+first-use, 6.9e-4..1.4e-3 over four random numberings; lower on the other two stress models).
+The error is measured after `tidy`, on the compacted parts (25k vertices to place, not 951k).
+Tried and dropped: simplifying to 2x, 4x or 8x the budget first — no faster, errors no better.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +42,7 @@ import numpy as np
 from . import errors, meshopt
 from .errors import ConversionError
 from .repair import drop_degenerate, face_normals, row_keys
-from .surface_error import surface_error, world_triangles
+from .surface_error import SurfaceReference, world_triangles
 from .scene import Primitive, Scene
 from .settings import Settings
 
@@ -62,17 +71,28 @@ def run(conv, settings: Settings) -> None:
     total = scene.triangle_count
     budget = settings.max_triangles
     if total > budget:
-        original = world_triangles(scene) if settings.error_samples else None
-        error, forced = simplify_to_budget(scene, budget)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The original's side of the error measurement is built while the simplifier runs.
+            # Primitives are replaced, never changed in place, so the list is a stable snapshot.
+            reference = (pool.submit(SurfaceReference, list(scene.world_primitives()), settings.error_samples)
+                         if settings.error_samples else None)
+            error, forced = simplify_to_budget(scene, budget)
+            tidy(scene)  # first: the error is then measured on the compacted parts, as published
+            if reference is not None:
+                conv.report.note(surface_error=reference.result().error_to(world_triangles(scene.world_primitives())))
         conv.report.assume(f"decimated {total:,} -> {scene.triangle_count:,} triangles (budget {budget:,})")
-        if original is not None:
-            conv.report.note(surface_error=surface_error(original, world_triangles(scene), settings.error_samples))
         conv.report.note(world_error_m=round(error, 7), meshes=[
             {"name": m.name, "triangles_in": b, "triangles_out": m.triangle_count}
             for m, b in zip(scene.meshes, before)])
         if forced:
             conv.report.warn("decimation had to collapse across UV seams and borders to reach the budget: "
                              "textures may smear along seams; a higher max_triangles avoids it")
+    else:
+        tidy(scene)
+
+
+def tidy(scene: Scene) -> None:
+    """Every primitive without its no-area faces and unused vertices, in GPU-friendly order."""
     for mesh in scene.meshes:
         mesh.primitives = [optimize_order(drop_degenerate(p)) for p in mesh.primitives]
 

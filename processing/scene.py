@@ -9,6 +9,9 @@ Conventions (glTF's, so the GLB exporter writes data as it is):
 - metres once `normalize` has run, +Y up, right-handed;
 - UVs with (0, 0) at the top-left of the image (glTF); USD flips v on export;
 - colour factors linear, textures sRGB-encoded for colour and linear for data.
+
+`bounds` transforms only the two corners of each part's local box when its placement maps axes
+to axes (issue 3: it is asked for six times per run, 1.2 s on the 1.9M-triangle stress model).
 """
 from __future__ import annotations
 
@@ -150,7 +153,7 @@ class Scene:
         for inst, prim in self.world_primitives():
             if prim.vertex_count == 0:
                 continue
-            world = transform_points(prim.positions, inst.matrix)
+            world = _placed_extremes(prim.positions, inst.matrix)
             lows.append(world.min(axis=0))
             highs.append(world.max(axis=0))
         if not lows:
@@ -169,6 +172,19 @@ class Scene:
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def _placed_extremes(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Points whose per-axis min and max equal those of every placed point.
+
+    When each world axis comes from one local axis (scale, axis swap, mirror: every placement
+    `normalize` makes of a file without rotations), the local box's two corners are enough and
+    exact, since a*x + t is monotonic in x; that saves transforming millions of points each time
+    the bounds are asked for (six times per run). Anything else transforms them all.
+    """
+    if np.count_nonzero(matrix[:3, :3], axis=1).max() <= 1:
+        return transform_points(np.stack([points.min(axis=0), points.max(axis=0)]), matrix)
+    return transform_points(points, matrix)
 
 
 def normal_matrix(matrix: np.ndarray) -> np.ndarray:
