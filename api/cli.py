@@ -28,10 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from assets.catalog import SCOPES
 from processing.settings import Dimensions, Settings
 
-from .schemas import TENANT_PATTERN
 from .settings import AppSettings
 
 OUTPUT_NAMES = {"glb": "model.glb", "glb_web": "model.web.glb", "usdz": "model.usdz", "report": "report.json"}
@@ -70,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(required=True, metavar="ACTION")
     create = keys.add_parser("create", help="create a key and print it (shown only once)")
     create.add_argument("--tenant", type=_tenant, default="default")
-    create.add_argument("--scopes", type=_scopes, default=SCOPES, metavar="read,write,admin",
+    create.add_argument("--scopes", type=_scopes, default="read,write,admin", metavar="read,write,admin",
                         help="what the key may do (default: all three)")
     create.add_argument("--name", help="a label, e.g. 'supplier feed'")
     create.set_defaults(run=_keys_create)
@@ -107,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _tenant(value: str) -> str:
+    from .schemas import TENANT_PATTERN  # the wire schemas import the catalog: only for `keys`
+
     if not re.match(TENANT_PATTERN, value):
         raise argparse.ArgumentTypeError("letters, digits, '.', '_' and '-' only (at most 64)")
     return value
@@ -120,6 +120,8 @@ def _parallel(value: str) -> int:
 
 def _scopes(value: str) -> tuple[str, ...]:
     scopes = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    from assets.catalog import SCOPES  # the catalog (SQLAlchemy) only for the commands that use it
+
     if not scopes or set(scopes) - set(SCOPES):
         raise argparse.ArgumentTypeError(f"a comma-separated list of {', '.join(SCOPES)}")
     return scopes

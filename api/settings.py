@@ -11,14 +11,17 @@ the environment. The defaults are the one-machine setup of the README: SQLite an
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from assets.runner import RunnerConfig
 from assets.storage import Storage, storage_from_url
-from assets.webhook_delivery import DeliveryConfig
 from processing.settings import Limits
+
+if TYPE_CHECKING:  # both pull in SQLAlchemy: `vitrine3d convert` reads these settings and needs neither
+    from assets.runner import RunnerConfig
+    from assets.webhook_delivery import DeliveryConfig
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -113,6 +116,8 @@ class AppSettings(BaseSettings):
         return None if self.storage_url.startswith("file:") else self.public_base_url
 
     def webhook_config(self) -> DeliveryConfig:
+        from assets.webhook_delivery import DeliveryConfig
+
         return DeliveryConfig(
             retry_base_seconds=self.webhook_retry_base_seconds,
             max_attempts=self.webhook_max_attempts,
@@ -121,6 +126,8 @@ class AppSettings(BaseSettings):
         )
 
     def runner_config(self) -> RunnerConfig:
+        from assets.runner import RunnerConfig
+
         return RunnerConfig(
             data_dir=self.data_dir,
             soft_timeout=self.job_soft_timeout,
