@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,24 +90,18 @@ def _stop(process: subprocess.Popen) -> list[str]:
     return leftovers
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory):
+@contextmanager
+def running_server(root: Path, settings: dict[str, str]) -> Iterator[tuple[Server, subprocess.Popen]]:
+    """`vitrine3d serve` on a free loopback port with exactly these VITRINE_* settings (and its own URL as
+    the public one), plus a fresh API key; stopped afterwards, and nothing it started may be left running."""
     assert VITRINE3D.is_file(), f"{VITRINE3D} is missing: run `make setup` (pip install -e '.[test]')"
-    root = tmp_path_factory.mktemp("vitrine3d")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     # Only our settings: a developer's own VITRINE_* variables must not change what is tested.
     env = {
         **{name: value for name, value in os.environ.items() if not name.startswith("VITRINE_")},
-        "VITRINE_DATA_DIR": str(root / "data"),
-        "VITRINE_DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
-        "VITRINE_STORAGE_URL": f"file://{root / 'objects'}",
         "VITRINE_PUBLIC_BASE_URL": url,
-        # Webhook receivers in the tests listen on loopback, and retries should not take minutes.
-        "VITRINE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-        "VITRINE_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
-        # Tests poll jobs in tight loops with one key; the per-key limit has its own tests (tests/api/test_access.py).
-        "VITRINE_API_REQUESTS_PER_MINUTE": "100000",
+        **settings,
     }
     log = root / "server.log"
     with open(log, "wb") as log_file:
@@ -126,10 +122,27 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         assert created.returncode == 0, f"`vitrine3d keys create` failed:\n{created.stderr}"
         key = created.stdout.strip()
         assert key and len(key.split()) == 1, f"expected the key alone on stdout, got {created.stdout!r}"
-        yield Server(url=url, log=log, api_key=key)
+        yield Server(url=url, log=log, api_key=key), process
     finally:
         leftovers = _stop(process)
     assert not leftovers, f"unclean shutdown: {'; '.join(leftovers)}\n{log.read_text()[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("vitrine3d")
+    settings = {
+        "VITRINE_DATA_DIR": str(root / "data"),
+        "VITRINE_DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
+        "VITRINE_STORAGE_URL": f"file://{root / 'objects'}",
+        # Webhook receivers in the tests listen on loopback, and retries should not take minutes.
+        "VITRINE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "VITRINE_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+        # Tests poll jobs in tight loops with one key; the per-key limit has its own tests (tests/api/test_access.py).
+        "VITRINE_API_REQUESTS_PER_MINUTE": "100000",
+    }
+    with running_server(root, settings) as (server, _):
+        yield server
 
 
 class Catalog:

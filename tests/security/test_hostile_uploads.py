@@ -23,7 +23,6 @@ import re
 import secrets
 import selectors
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -33,7 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import VITRINE3D, Catalog, Server, _free_port, _stop, _wait_until_answering
+from tests.e2e.conftest import Catalog, Server, running_server
 
 from .hostile import CASES, LIMITS_ENV, ONTO_PUBLISHED, Case, Ctx, box_glb
 
@@ -223,18 +222,13 @@ def _secret_leaks(root: Path, secret: str, canaries: tuple[Path, ...]) -> list[s
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory):
-    assert VITRINE3D.is_file(), f"{VITRINE3D} is missing: run `make setup` (pip install -e '.[test]')"
     root = tmp_path_factory.mktemp("hostile")
     secret = f"CANARY-{secrets.token_hex(16)}"
     listeners = Listeners([case.name for case in CASES])  # first: the server's port is then not one of theirs
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("VITRINE_")},
+    settings = {
         "VITRINE_DATA_DIR": str(root / "data"),
         "VITRINE_DATABASE_URL": f"sqlite:///{root / 'data' / 'catalog.db'}",
         "VITRINE_STORAGE_URL": f"file://{root / 'data' / 'objects'}",
-        "VITRINE_PUBLIC_BASE_URL": url,
         "VITRINE_JOB_CONCURRENCY": "2",
         "VITRINE_JOB_SOFT_TIMEOUT": "60",
         "VITRINE_JOB_HARD_TIMEOUT": "70",
@@ -242,32 +236,21 @@ def suite(tmp_path_factory: pytest.TempPathFactory):
         "VITRINE_API_REQUESTS_PER_MINUTE": "1000000",  # the test polls ~150 jobs at once
         **LIMITS_ENV,
     }
-    log = root / "server.log"
     (root / "data").mkdir()
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen([str(VITRINE3D), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                   cwd=root, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
     try:
-        _wait_until_answering(url, process, log)
-        created = subprocess.run([str(VITRINE3D), "keys", "create"], env=env, cwd=root, capture_output=True,
-                                 text=True, timeout=60)
-        assert created.returncode == 0, created.stderr
-        server = Server(url=url, log=log, api_key=created.stdout.strip())
-        # The runner empties data/jobs when it starts: the canaries go in once it has.
-        canaries = Ctx(root / "canary.txt", root / "data" / "canary.txt", root / "data" / "jobs" / "canary.txt",
-                       listener="")
-        for path in canaries.canaries:
-            path.write_text(f"{secret}\n")
-        catalog = Catalog(server)
-        try:
-            yield _run(root, secret, server, catalog, listeners, canaries, process.pid)
-        finally:
-            catalog.http.close()
+        with running_server(root, settings) as (server, process):
+            # The runner empties data/jobs when it starts: the canaries go in once it has.
+            canaries = Ctx(root / "canary.txt", root / "data" / "canary.txt", root / "data" / "jobs" / "canary.txt",
+                           listener="")
+            for path in canaries.canaries:
+                path.write_text(f"{secret}\n")
+            catalog = Catalog(server)
+            try:
+                yield _run(root, secret, server, catalog, listeners, canaries, process.pid)
+            finally:
+                catalog.http.close()
     finally:
         listeners.close()
-        leftovers = _stop(process)
-    assert not leftovers, f"unclean shutdown: {'; '.join(leftovers)}"
 
 
 def _run(root: Path, secret: str, server: Server, catalog: Catalog, listeners: Listeners, canaries: Ctx,
