@@ -10,6 +10,12 @@ of --repeat), bytes, geometric error (../shared/bench/quality.py: Hausdorff and 
 diagonal), whether UVs and textures survived, and Khronos validator errors. Prints a table, the
 median ratios ours/gltfpack, and writes bench/results/optimize.json.
 
+Seconds come from /usr/bin/time around each whole process, with CPU seconds (user + system of all
+its processes: ours measures the error in a forked process, on a second core) and peak resident
+memory (MB) beside them. Where gltfpack stops more than 2% away from our count (its error limit),
+ours runs again at gltfpack's count ("vitrine3d at gltfpack's count"), and the error ratios use
+that run, so errors are compared at equal triangle counts.
+
 Our output is moved back by the placement `normalize` applied (its matrix is in the report), so the
 error compares like with like.
 """
@@ -64,13 +70,20 @@ def originals(scratch: Path) -> dict[str, Path]:
     return found
 
 
-def timed(command: list[str], repeat: int) -> tuple[float, subprocess.CompletedProcess]:
-    times, done = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT / "bench")
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), done
+def timed(command: list[str], repeat: int) -> tuple[dict, subprocess.CompletedProcess]:
+    """Median wall seconds, CPU seconds (user + system, every process of the run) and peak
+    resident memory (largest process, MB) over `repeat` runs, as /usr/bin/time reports them."""
+    walls, cpus, peaks, done = [], [], [], None
+    with tempfile.NamedTemporaryFile("r") as figures:
+        for _ in range(repeat):
+            done = subprocess.run(["/usr/bin/time", "-o", figures.name, "-f", "%e %U %S %M", *command],
+                                  capture_output=True, text=True, cwd=ROOT / "bench")
+            wall, user, system, peak_kb = map(float, Path(figures.name).read_text().split()[-4:])
+            walls.append(wall)
+            cpus.append(user + system)
+            peaks.append(peak_kb / 1024)
+    return {"seconds": statistics.median(walls), "cpu_seconds": statistics.median(cpus),
+            "peak_mb": max(peaks)}, done
 
 
 def glb_info(path: Path) -> dict:
@@ -91,8 +104,8 @@ def validator_errors(path: Path) -> int:
 
 
 def ours(original: Path, target: int, out: Path, repeat: int) -> dict:
-    seconds, done = timed([str(ROOT / ".venv" / "bin" / "vitrine3d"), "convert", str(original), "-o", str(out),
-                           "--max-triangles", str(target)], repeat)
+    timing, done = timed([str(ROOT / ".venv" / "bin" / "vitrine3d"), "convert", str(original), "-o", str(out),
+                          "--max-triangles", str(target)], repeat)
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1]}
     report = json.loads((out / "report.json").read_text())
@@ -101,14 +114,25 @@ def ours(original: Path, target: int, out: Path, repeat: int) -> dict:
     scene = trimesh.load(str(out / "model.glb"), force="scene", process=False)
     scene.apply_transform(np.linalg.inv(np.array(matrix)))
     scene.export(str(aligned))
-    return {"seconds": seconds, "glb": out / "model.glb", "measure": aligned, "bytes_web": (out / "model.web.glb").stat().st_size}
+    return {**timing, "glb": out / "model.glb", "measure": aligned, "bytes_web": (out / "model.web.glb").stat().st_size}
 
 
 def peer(tool: str, original: Path, ratio: float, out: Path, repeat: int) -> dict:
-    seconds, done = timed(PEERS[tool](str(original), str(out), ratio), repeat)
+    timing, done = timed(PEERS[tool](str(original), str(out), ratio), repeat)
     if done.returncode or not out.exists():
         return {"error": (done.stderr or done.stdout).strip()[-120:]}
-    return {"seconds": seconds, "glb": out, "measure": out}
+    return {**timing, "glb": out, "measure": out}
+
+
+AT_GLTFPACK_COUNT = "vitrine3d at gltfpack's count"
+
+
+def _unequal_count(rows: dict) -> int | None:
+    """gltfpack's triangle count when it is over 2% away from ours (it stops at its error limit)."""
+    mine, theirs = rows["vitrine3d"], rows["gltfpack"]
+    if "error" in mine or "error" in theirs:
+        return None
+    return theirs["triangles"] if abs(mine["triangles"] - theirs["triangles"]) > 0.02 * theirs["triangles"] else None
 
 
 def measure(original: Path, result: dict, source_info: dict) -> dict:
@@ -116,7 +140,9 @@ def measure(original: Path, result: dict, source_info: dict) -> dict:
         return result
     info = glb_info(result["glb"])
     error = quality(original, result["measure"])
-    row = {"triangles": info["tris"], "seconds": round(result["seconds"], 2), "bytes": result["glb"].stat().st_size,
+    row = {"triangles": info["tris"], "seconds": round(result["seconds"], 2),
+           "cpu_seconds": round(result["cpu_seconds"], 2), "peak_mb": round(result["peak_mb"]),
+           "bytes": result["glb"].stat().st_size,
            "hausdorff": error["hausdorff"], "mean": error["mean"],
            "uv_kept": info["uv"] or not source_info["uv"], "textures_kept": info["images"] >= min(source_info["images"], 1),
            "validator_errors": validator_errors(result["glb"])}
@@ -144,9 +170,13 @@ def main() -> None:
                 runs = {"vitrine3d": ours(original, target, scratch / f"{name}-{target}-ours", args.repeat)}
                 for tool in PEERS:
                     runs[tool] = peer(tool, original, ratio, scratch / f"{name}-{target}-{tool.replace(' ', '')}.glb", args.repeat)
-                for tool, run in runs.items():
-                    row = {"model": name, "input_triangles": info["tris"], "target": target, "tool": tool,
-                           **measure(original, run, info)}
+                rows = {tool: measure(original, run, info) for tool, run in runs.items()}
+                count = _unequal_count(rows)
+                if count:  # gltfpack stopped elsewhere: compare errors at its count too
+                    run = ours(original, count, scratch / f"{name}-{count}-ours", args.repeat)
+                    rows[AT_GLTFPACK_COUNT] = measure(original, run, info)
+                for tool, measured in rows.items():
+                    row = {"model": name, "input_triangles": info["tris"], "target": target, "tool": tool, **measured}
                     results.append(row)
                     print(_line(row), flush=True)
     summary = _summary(results)
@@ -162,31 +192,41 @@ def _line(row: dict) -> str:
         return f"| {row['model']} | {row['target']:,} | {row['tool']} | failed: {row['error']} |"
     h = "-" if row["hausdorff"] is None else f"{row['hausdorff']:.2e}"
     return (f"| {row['model']} | {row['target']:,} | {row['tool']} | {row['triangles']:,} | {row['seconds']} | "
+            f"{row['cpu_seconds']} | {row['peak_mb']} | "
             f"{row['bytes']:,}{' / web ' + format(row['bytes_web'], ',') if 'bytes_web' in row else ''} | {h} | "
             f"{'yes' if row['uv_kept'] and row['textures_kept'] else 'NO'} | {row['validator_errors']} |")
 
 
 def _summary(results: list[dict]) -> dict:
     by_key = {(r["model"], r["target"], r["tool"]): r for r in results if "error" not in r}
-    ratios = {"hausdorff": [], "mean": [], "seconds_stress": [], "web_bytes_vs_cc": []}
+    ratios = {"hausdorff": [], "mean": [], "seconds_stress": [], "cpu_seconds_stress": [], "web_bytes_vs_cc": []}
     reached = {tool: 0 for tool in ["vitrine3d", *PEERS]}
     runs = {tool: 0 for tool in reached}
+    stress = {}
     for (model, target, tool), r in by_key.items():
-        runs[tool] += 1
-        reached[tool] += r["triangles"] <= target
+        if tool in runs:
+            runs[tool] += 1
+            reached[tool] += r["triangles"] <= target
     for (model, target, tool), r in by_key.items():
         if tool != "vitrine3d" or (model, target, "gltfpack") not in by_key:
             continue
         g = by_key[(model, target, "gltfpack")]
-        if r["hausdorff"] and g["hausdorff"]:
-            ratios["hausdorff"].append(r["hausdorff"] / g["hausdorff"])
-            ratios["mean"].append(r["mean"] / g["mean"])
+        equal = by_key.get((model, target, AT_GLTFPACK_COUNT), r)  # errors compared at equal counts
+        if equal["hausdorff"] and g["hausdorff"]:
+            ratios["hausdorff"].append(equal["hausdorff"] / g["hausdorff"])
+            ratios["mean"].append(equal["mean"] / g["mean"])
         if model.startswith("stress") and target == 50_000:
             ratios["seconds_stress"].append(r["seconds"] / g["seconds"])
+            ratios["cpu_seconds_stress"].append(r["cpu_seconds"] / g["cpu_seconds"])
+            stress[model] = {"seconds": r["seconds"], "gltfpack_seconds": g["seconds"],
+                             "ratio": round(r["seconds"] / g["seconds"], 2), "peak_mb": r["peak_mb"],
+                             "gltfpack_peak_mb": g["peak_mb"]}
         cc = by_key.get((model, target, "gltfpack -cc"))
         if cc and "bytes_web" in r:
             ratios["web_bytes_vs_cc"].append(r["bytes_web"] / cc["bytes"])
     return {"median_ratio_ours_over_gltfpack": {k: (statistics.median(v) if v else None) for k, v in ratios.items()},
+            "pairs": {k: len(v) for k, v in ratios.items()},
+            "stress_to_50k": stress,
             "reached_budget": {tool: f"{reached[tool]}/{runs[tool]}" for tool in reached}}
 
 

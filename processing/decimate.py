@@ -23,18 +23,17 @@ for the vertex cache and vertices for fetch, which also drops the vertices left 
 
 History: issue 2 shared the budget in proportion to triangle counts; equal-error allocation
 replaced it (issue 3) — on scenes of unequal parts it lowers the worst error at the same count.
-Speed (issue 3, stress models 0.5-1.9M triangles -> 50k): the error measurement's reference (the
-original's samples and AABB tree) is built on a second thread while the simplifier runs, and
-repair now hands over vertices in first-use order, which made meshoptimizer's pass on the
-1.9M-triangle model 3x faster (6.1 s -> 2.0 s). The collapse order depends on vertex numbering, so
-the errors moved within their usual spread (Hausdorff on that model: 6.8e-4 sorted, 7.2e-4
-first-use, 6.9e-4..1.4e-3 over four random numberings; lower on the other two stress models).
-The error is measured after `tidy`, on the compacted parts (25k vertices to place, not 951k).
+Speed (issue 3, stress models 0.5-1.9M triangles -> 50k): repair hands over vertices in first-
+use order, which made meshoptimizer's pass on the 1.9M-triangle model 3x faster (6.1 s -> 2.0 s);
+the collapse order depends on vertex numbering, so the errors moved within their usual spread
+(Hausdorff on that model: 6.8e-4 sorted, 7.2e-4 first-use, 6.9e-4..1.4e-3 over four random
+numberings). The error measurement runs in a fork (`forked`) while the next steps run, on the
+compacted parts. Its reference was first built on a thread beside the simplifier: the two slowed
+each other (2.7 s + 3.7 s alone, 6.8 s together on 2 cores), so the fork builds it.
 Tried and dropped: simplifying to 2x, 4x or 8x the budget first — no faster, errors no better.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +41,7 @@ import numpy as np
 from . import errors, meshopt
 from .errors import ConversionError
 from .repair import drop_degenerate, face_normals, row_keys
-from .surface_error import SurfaceReference, world_triangles
+from .surface_error import measure_error, world_triangles
 from .scene import Primitive, Scene
 from .settings import Settings
 
@@ -71,15 +70,12 @@ def run(conv, settings: Settings) -> None:
     total = scene.triangle_count
     budget = settings.max_triangles
     if total > budget:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # The original's side of the error measurement is built while the simplifier runs.
-            # Primitives are replaced, never changed in place, so the list is a stable snapshot.
-            reference = (pool.submit(SurfaceReference, list(scene.world_primitives()), settings.error_samples)
-                         if settings.error_samples else None)
-            error, forced = simplify_to_budget(scene, budget)
-            tidy(scene)  # first: the error is then measured on the compacted parts, as published
-            if reference is not None:
-                conv.report.note(surface_error=reference.result().error_to(world_triangles(scene.world_primitives())))
+        original = list(scene.world_primitives())  # primitives are replaced, never changed in place
+        error, forced = simplify_to_budget(scene, budget)
+        tidy(scene)  # first: the error is then measured on the compacted parts, as published
+        if settings.error_samples:  # measured in a fork while the exporters run; in the report by the end
+            conv.report.note_later("surface_error", measure_error, original,
+                                   world_triangles(scene.world_primitives()), settings.error_samples)
         conv.report.assume(f"decimated {total:,} -> {scene.triangle_count:,} triangles (budget {budget:,})")
         conv.report.note(world_error_m=round(error, 7), meshes=[
             {"name": m.name, "triangles_in": b, "triangles_out": m.triangle_count}

@@ -6,12 +6,17 @@ normal is symmetric whatever its triangulation; across UV seams,
 since vertices split only by UV share one surface); a corner whose face turns more than
 CREASE_DEGREES from that smoothed normal keeps its face normal, so a box stays a box and a
 cushion stays round. Vertices are split only where a corner's normal differs.
+
+History (issue 3): positions and (vertex, normal) pairs were grouped with np.unique, a sort; they
+are grouped with meshoptimizer's hashed remap now (0.30 -> ~0.1 s on 50k triangles), which also
+keeps the vertices in first-use order instead of scattering them.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .repair import face_normals, row_keys
+from . import meshopt
+from .repair import face_normals
 from .scene import Primitive
 from .settings import Settings
 
@@ -32,10 +37,9 @@ def run(conv, settings: Settings) -> None:
 def with_crease_normals(prim: Primitive, crease_degrees: float) -> Primitive:
     faces = prim.faces.astype(np.int64)
     fn, _ = face_normals(prim.positions, faces)
-    _, position_id = np.unique(row_keys(prim.positions.astype(np.float32)), return_inverse=True)
-    corner_position = position_id.reshape(-1)[faces].reshape(-1)
+    position_id, bins = meshopt.unique_vertex_remap(faces, prim.positions.astype(np.float32))
+    corner_position = position_id[faces].reshape(-1)
     weighted = np.repeat(fn, 3, axis=0) * corner_angles(prim.positions, faces)[:, None]
-    bins = int(position_id.max()) + 1
     smooth = np.stack([np.bincount(corner_position, weighted[:, k], minlength=bins) for k in range(3)], axis=1)
     smooth /= np.maximum(np.linalg.norm(smooth, axis=1), 1e-30)[:, None]
     corner_face = np.repeat(fn, 3, axis=0)
@@ -62,14 +66,18 @@ def corner_angles(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def _split_by_corner_normal(prim: Primitive, corner_vertex: np.ndarray, corner_normal: np.ndarray) -> Primitive:
-    """One vertex per distinct (vertex, normal) pair among the corners."""
+    """One vertex per distinct (vertex, normal) pair among the corners, in first-use order (the
+    order `decimate` left for the vertex fetch)."""
     quantized = np.round(corner_normal * 1e5).astype(np.int32)
-    keys = row_keys(np.hstack([corner_vertex.astype(np.int32)[:, None], quantized]))
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    pairs = np.hstack([corner_vertex.astype(np.int32)[:, None], quantized])
+    corners = np.arange(len(pairs), dtype=np.uint32)
+    new_id, count = meshopt.unique_vertex_remap(corners, pairs)
+    first = np.empty(count, dtype=np.int64)
+    first[new_id[::-1]] = corners[::-1]  # written last to first: each id keeps its first corner
     source = corner_vertex[first]
     return Primitive(
         positions=prim.positions[source],
-        faces=inverse.reshape(-1, 3).astype(np.uint32),
+        faces=new_id.reshape(-1, 3),
         material=prim.material,
         normals=corner_normal[first],
         uvs=None if prim.uvs is None else prim.uvs[source],

@@ -72,14 +72,20 @@ def convert(
     workdir.mkdir(parents=True, exist_ok=True)
     conv = Conversion(source=Path(source), workdir=Path(workdir))
     conv.report.settings = settings.model_dump(mode="json")
-    for index, (name, step) in enumerate(STEPS):
-        if on_progress:
-            on_progress(name, index / len(STEPS))
-        with conv.report.step(name, conv.scene) as record:
-            step(conv, settings)
-            record.triangles_after = conv.scene.triangle_count if conv.scene else None
-        if name == "load":
-            conv.report.input = scene_stats(conv.scene)
+    try:
+        for index, (name, step) in enumerate(STEPS):
+            if on_progress:
+                on_progress(name, index / len(STEPS))
+            with conv.report.step(name, conv.scene) as record:
+                step(conv, settings)
+                record.triangles_after = conv.scene.triangle_count if conv.scene else None
+            conv.report.start_pending()
+            if name == "load":
+                conv.report.input = scene_stats(conv.scene)
+        conv.report.settle()
+    except BaseException:
+        conv.report.abandon()
+        raise
     conv.report.output = {**scene_stats(conv.scene), "files": _file_sizes(conv.outputs)}
     report_path = conv.workdir / "report.json"
     report_path.write_text(json.dumps(conv.report.as_dict(), indent=2))

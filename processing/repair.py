@@ -54,8 +54,8 @@ def drop_degenerate(prim: Primitive) -> Primitive:
     """Remove faces with a repeated vertex or no area, then vertices no face uses."""
     f = prim.faces
     distinct = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
-    _, area2 = face_normals(prim.positions, f)
-    faces = f[distinct & (area2 > 0)]
+    cross = face_cross(prim.positions, f)
+    faces = f[distinct & (np.einsum("ij,ij->i", cross, cross) > 0)]  # no area: a zero cross product
     remap, kept = meshopt.vertex_fetch_remap(faces, prim.vertex_count)
     return _remapped(prim, _first_sources(remap, kept), remap[faces])
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
+from .forked import Forked
 from .scene import Scene
 
 
@@ -38,6 +39,11 @@ class StepRecord:
     triangles_before: int | None = None
     triangles_after: int | None = None
     details: dict = field(default_factory=dict)
+    pending: dict[str, Forked] = field(default_factory=dict)  # details still being computed
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "seconds": self.seconds, "triangles_before": self.triangles_before,
+                "triangles_after": self.triangles_after, "details": self.details}
 
 
 @dataclass
@@ -57,6 +63,31 @@ class Report:
         """Figures of the step now running (shown under that step in the report)."""
         if self._current is not None:
             self._current.details.update(details)
+
+    def note_later(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
+        """A figure of the running step, `fn(*args)`, computed in a forked process from the end of
+        the step (`start_pending`) while the next steps run; `settle` collects it."""
+        if self._current is not None:
+            self._current.pending[key] = Forked(fn, *args)
+
+    def start_pending(self) -> None:
+        for record in self.steps:
+            for value in record.pending.values():
+                value.start()
+
+    def settle(self) -> None:
+        """Wait for every background figure and put it under its step."""
+        for record in self.steps:
+            while record.pending:
+                key, value = record.pending.popitem()
+                record.details[key] = value.result()
+
+    def abandon(self) -> None:
+        """The run failed: stop the background work nobody will read."""
+        for record in self.steps:
+            for value in record.pending.values():
+                value.cancel()
+            record.pending.clear()
 
     def assume(self, text: str) -> None:
         self.assumptions.append(text)
@@ -84,7 +115,7 @@ class Report:
             "input": self.input,
             "output": self.output,
             "dimensions_m": self.dimensions_m,
-            "steps": [s.__dict__ for s in self.steps],
+            "steps": [s.as_dict() for s in self.steps],
             "assumptions": self.assumptions,
             "warnings": self.warnings,
             "validation": self.validation,

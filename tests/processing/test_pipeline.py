@@ -75,3 +75,13 @@ def test_every_corpus_model_converts_to_valid_outputs(tmp_path, model):
     assert_valid_glb(conv.outputs["glb"])
     assert_valid_usdz(conv.outputs["usdz"])
     assert conv.report.output["triangles"] <= Settings().max_triangles
+
+
+def test_the_geometric_error_reached_is_in_the_report_and_no_measuring_process_is_left(tmp_path):
+    conv = converted(tmp_path, binary_stl(sphere(5)), Settings(max_triangles=2_000, unit="m"))
+    decimate = next(s for s in conv.report.as_dict()["steps"] if s["name"] == "decimate")
+    error = decimate["details"]["surface_error"]
+    assert 1e-5 < error["hausdorff"] < 0.05 and 0 < error["mean"] < error["hausdorff"]
+    assert error["samples"] == Settings().error_samples
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the forked measurement was waited for: no child, no zombie

@@ -1,8 +1,9 @@
 """surface_error: the geometric error the report gives, on shapes whose true error is known."""
 import numpy as np
+import pytest
 
 from processing.scene import Instance, Primitive
-from processing.surface_error import SurfaceReference, distinct_faces, world_triangles
+from processing.surface_error import SurfaceReference, distinct_faces, sample_surface, world_triangles
 
 from .inputs import sphere
 
@@ -49,3 +50,26 @@ def test_repeated_faces_are_kept_once_whatever_their_corner_order():
     np.testing.assert_array_equal(distinct_faces(faces), [[0, 1, 2], [0, 1, 3]])
     unique = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.uint32)
     assert distinct_faces(unique) is unique
+
+
+def test_distances_agree_with_libigl_the_benchmarks_oracle():
+    """../shared/bench/quality.py measures with libigl (float64 AABB tree); ours with fcpw (float32
+    BVH about the original's centre). Same samples, so the figures must agree closely."""
+    import igl
+
+    original = sphere(4)
+    coarse = sphere(1)
+    matrix = np.eye(4)
+    matrix[:3, 3] = (3.0, -1.0, 2.0)  # away from the origin, where float32 would lose digits
+    prim_a = Primitive(original.vertices.astype(np.float32), original.faces.astype(np.uint32), 0)
+    prim_b = Primitive(coarse.vertices.astype(np.float32), coarse.faces.astype(np.uint32), 0)
+    reference = SurfaceReference(placed(prim_a, matrix), 4000)
+    vb, fb = world_triangles(placed(prim_b, matrix))
+    ours = reference.error_to((vb, fb))
+    pb = sample_surface(vb, fb, 4000, 1)
+    dab = np.sqrt(igl.point_mesh_squared_distance(reference.points, vb, fb)[0])
+    dba = np.sqrt(igl.point_mesh_squared_distance(pb, reference.vertices, reference.faces)[0])
+    hausdorff = max(dab.max(), dba.max()) / reference.diagonal
+    mean = (dab.mean() + dba.mean()) / 2 / reference.diagonal
+    assert ours["hausdorff"] == pytest.approx(hausdorff, rel=1e-4)
+    assert ours["mean"] == pytest.approx(mean, rel=1e-4)
