@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - a declared dependency
     raise ImportError("measuring the geometric error needs fcpw: pip install fcpw") from exc
 
 from .repair import face_cross
-from .scene import Instance, Primitive, transform_points
+from .scene import Instance, Primitive, column_extremes, transform_points
 
 
 def world_triangles(placed: Iterable[tuple[Instance, Primitive]]) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +66,9 @@ class SurfaceReference:
         self.vertices, self.faces = world_triangles(placed)
         self.samples = samples
         self.points = sample_surface(self.vertices, self.faces, samples, 0)
-        self.diagonal = float(np.linalg.norm(self.vertices.max(axis=0) - self.vertices.min(axis=0)))
-        self.centre = (self.vertices.max(axis=0) + self.vertices.min(axis=0)) / 2
+        low, high = column_extremes(self.vertices)
+        self.diagonal = float(np.linalg.norm(high - low))
+        self.centre = (high + low) / 2
         self.tree = _tree(self.vertices - self.centre, distinct_faces(self.faces))
 
     def error_to(self, simplified: tuple[np.ndarray, np.ndarray]) -> dict:
