@@ -27,9 +27,9 @@ Speed (issue 3, stress models 0.5-1.9M triangles -> 50k): repair hands over vert
 use order, which made meshoptimizer's pass on the 1.9M-triangle model 3x faster (6.1 s -> 2.0 s);
 the collapse order depends on vertex numbering, so the errors moved within their usual spread
 (Hausdorff on that model: 6.8e-4 sorted, 7.2e-4 first-use, 6.9e-4..1.4e-3 over four random
-numberings). The error measurement runs in a fork (`forked`) while the next steps run, on the
-compacted parts. Its reference was first built on a thread beside the simplifier: the two slowed
-each other (2.7 s + 3.7 s alone, 6.8 s together on 2 cores), so the fork builds it.
+numberings). The error measurement runs in a fork (`forked`, with its history): the reference is
+built beside the simplifier and the distances measured beside the next steps, on the compacted
+parts.
 Tried and dropped: simplifying to 2x, 4x or 8x the budget first — no faster, errors no better.
 """
 from __future__ import annotations
@@ -41,7 +41,8 @@ import numpy as np
 from . import errors, meshopt
 from .errors import ConversionError
 from .repair import drop_degenerate, face_normals, row_keys
-from .surface_error import measure_error, world_triangles
+from .forked import Forked
+from .surface_error import SurfaceReference, world_triangles
 from .scene import Primitive, Scene
 from .settings import Settings
 
@@ -70,12 +71,16 @@ def run(conv, settings: Settings) -> None:
     total = scene.triangle_count
     budget = settings.max_triangles
     if total > budget:
-        original = list(scene.world_primitives())  # primitives are replaced, never changed in place
+        # The error's reference (the original's samples and search tree) is built in a fork while
+        # the simplifier runs here; the fork measures once it has the result (see `forked`).
+        reference = None
+        if settings.error_samples:
+            reference = Forked(SurfaceReference, list(scene.world_primitives()), settings.error_samples)
+            conv.report.note_later("surface_error", reference)  # cancelled if the run fails first
         error, forced = simplify_to_budget(scene, budget)
         tidy(scene)  # first: the error is then measured on the compacted parts, as published
-        if settings.error_samples:  # measured in a fork while the exporters run; in the report by the end
-            conv.report.note_later("surface_error", measure_error, original,
-                                   world_triangles(scene.world_primitives()), settings.error_samples)
+        if reference is not None:
+            reference.ask("error_to", world_triangles(scene.world_primitives()))
         conv.report.assume(f"decimated {total:,} -> {scene.triangle_count:,} triangles (budget {budget:,})")
         conv.report.note(world_error_m=round(error, 7), meshes=[
             {"name": m.name, "triangles_in": b, "triangles_out": m.triangle_count}

@@ -13,7 +13,7 @@ Decisions, and why:
   files, has shipped exactly this wiring for years. One image keeps the package (and phone
   memory) at a third of the size of split maps, and `scale` carries the glTF factors, so a
   factor below 1 over a texture is not lost.
-- KHR_texture_transform arrives baked into the UVs (`gltf_details`, at load), never as a
+- KHR_texture_transform arrives baked into the UVs (`load_gltf`, at load), never as a
   UsdTransform2d: three.js's exporter carries a correction for Quick Look applying that node in
   another order, and baked UVs look the same in every viewer and in the GLB. Wrap modes map one
   to one (repeat / clamp / mirror) per texture slot.

@@ -1,83 +1,114 @@
-"""forked: a function whose result only the report needs, run in a forked copy of this process.
+"""forked: an object built in a forked copy of this process, which later answers one call.
 
-Why: after decimation the geometric error (`surface_error`) is the longest thing left, and its
-distance queries hold the GIL, so a thread would not overlap them with the exporters. A fork shares
-the original's samples and search tree with the child as they are (no copy, no pickling); only the
-small result comes back, pickled through a pipe. The job's second core measures while the first
-writes the GLBs and the USDZ. gltfpack, our yardstick, uses one core; the benchmark reports CPU
-seconds beside wall seconds for that reason.
+Why: the geometric error (`surface_error`) needs the original's samples and search tree (2 s on
+the 1.9M-triangle stress model) and then distance queries that hold the GIL. `decimate` forks a
+child that builds the reference while the simplifier runs here, hands it the simplified triangles
+(`ask`), and goes on; the answer (a small dict) is collected when the report is written
+(`result`). A fork sees the original as it was, without copying or pickling it. gltfpack, our
+yardstick, uses one core; the benchmark reports CPU seconds beside wall seconds for that reason.
 
-The child is in the parent's process group, so a job killed by its runner takes it along;
-`cancel` ends it when the conversion fails before anyone asks for the result. Where fork does not
-exist the call runs inline.
+The request can be megabytes, more than a pipe holds, and the child reads it only once its
+reference is built: a thread writes it, so `ask` returns at once. The child is in the parent's
+process group, so a job killed by its runner takes it along; `cancel` ends it when the
+conversion fails first. A child that fails or dies without answering is replaced by the same work
+done here, which raises whatever it raises. Where fork does not exist the work is done inline.
 
-History (issue 3): measured on stress_chair_480k -> 50k, the error took ~1.7 s after the
-simplifier (libigl), then ~0.6 s (fcpw), now overlapped with the exporters.
+History (issue 3), stress_adis_1900k -> 50k: the reference was first built on a thread beside the
+simplifier (the two slowed each other: 2.7 s + 3.7 s alone, 6.8 s together), then in a fork after
+it (no overlap with the simplifier); forked before it, the simplifier takes 2.2 s instead of
+1.9 s alone and the reference is ready when it ends.
 """
 from __future__ import annotations
 
 import os
 import pickle
 import signal
+import threading
 from typing import Any, Callable
 
 
 class Forked:
-    """`fn(*args)` to run in a child process from `start()`; `result()` waits for it."""
+    """`build(*args)` in a child process, started now; `ask(method, *args)` then `result()`."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any):
-        self._fn, self._args = fn, args
+    def __init__(self, build: Callable[..., Any], *args: Any):
+        self._build, self._args = build, args
         self._pid: int | None = None
-        self._started = False
+        self._request: tuple[str, tuple] | None = None
+        self._writer: threading.Thread | None = None
+        self._answered = False
+        if hasattr(os, "fork"):
+            self._fork()
 
-    def start(self) -> None:
-        """Fork now. The pipeline calls this between steps, when no other thread of ours runs (a
-        fork copies only the calling thread, and locks another thread held would stay held)."""
-        if self._started:
-            return
-        self._started = True
-        if not hasattr(os, "fork"):
-            self._inline = self._fn(*self._args)
-            return
-        read_end, write_end = os.pipe()
+    def _fork(self) -> None:
+        request_read, self._request_write = os.pipe()
+        self._answer_read, answer_write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            os.close(read_end)
-            _child(write_end, self._fn, self._args)
-        os.close(write_end)
-        self._pid, self._pipe = pid, read_end
+            os.close(self._request_write)
+            os.close(self._answer_read)
+            _child(request_read, answer_write, self._build, self._args)
+        os.close(request_read)
+        os.close(answer_write)
+        self._pid = pid
+
+    def ask(self, method: str, *args: Any) -> None:
+        """Hand the child its one call, `built.method(*args)`; returns without waiting."""
+        self._request = (method, args)
+        if self._pid is not None:
+            payload = pickle.dumps(self._request)
+            self._writer = threading.Thread(target=_write_all, args=(self._request_write, payload), daemon=True)
+            self._writer.start()
 
     def result(self) -> Any:
-        """The function's value. A child that failed or died without answering (an exception, out
-        of memory, killed) is replaced by a call in this process, which raises whatever it raises."""
-        self.start()
-        if self._pid is None:
-            return self._inline
-        with os.fdopen(self._pipe, "rb") as pipe:
-            payload = pipe.read()
-        os.waitpid(self._pid, 0)
-        self._pid = None
-        if not payload:
-            self._inline = self._fn(*self._args)
-            return self._inline
-        self._inline = pickle.loads(payload)
-        return self._inline
+        """The call's value, once the child has answered (or the same work done here)."""
+        if self._answered:
+            return self._value
+        payload = b""
+        if self._pid is not None:
+            self._writer.join()
+            with os.fdopen(self._answer_read, "rb") as pipe:
+                payload = pipe.read()
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        method, args = self._request
+        self._value = pickle.loads(payload) if payload else getattr(self._build(*self._args), method)(*args)
+        self._answered = True
+        return self._value
 
     def cancel(self) -> None:
         if self._pid is None:
             return
         os.kill(self._pid, signal.SIGKILL)
         os.waitpid(self._pid, 0)
-        os.close(self._pipe)
+        if self._writer is not None:
+            self._writer.join()  # the pipe broke with the child: the write ends
+        else:
+            os.close(self._request_write)
+        os.close(self._answer_read)
         self._pid = None
 
 
-def _child(write_end: int, fn: Callable[..., Any], args: tuple) -> None:
-    """Runs in the fork: answer through the pipe and leave at once (`os._exit`: no atexit hooks, no
-    second flush of buffers the parent also holds)."""
+def _write_all(fd: int, payload: bytes) -> None:
     try:
-        payload = pickle.dumps(fn(*args))
-        with os.fdopen(write_end, "wb") as pipe:
+        with os.fdopen(fd, "wb") as pipe:
             pipe.write(payload)
-    finally:  # an exception leaves the pipe empty: the parent then calls fn itself
+    except BrokenPipeError:  # the child died or was cancelled; `result` falls back
+        pass
+
+
+def _child(request_read: int, answer_write: int, build: Callable[..., Any], args: tuple) -> None:
+    """Runs in the fork: build, wait for the call, answer, and leave at once (`os._exit`: no atexit
+    hooks, no second flush of buffers the parent also holds). An exception leaves the answer
+    empty, and the parent then does the work itself."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        built = build(*args)
+        with os.fdopen(request_read, "rb") as pipe:
+            request = pipe.read()
+        if request:
+            method, call_args = pickle.loads(request)
+            answer = pickle.dumps(getattr(built, method)(*call_args))
+            with os.fdopen(answer_write, "wb") as pipe:
+                pipe.write(answer)
+    finally:
         os._exit(0)

@@ -1,6 +1,6 @@
 """Assemble a `Scene` from the plain arrays a native reader hands over (FBX, 3DS, USD).
 
-trimesh builds our scene for the formats it reads (see load.SceneBuilder); the native readers give
+trimesh builds our scene for OBJ, STL and PLY (see load_trimesh.SceneBuilder); the native readers give
 polygons, per-corner attributes and material descriptions instead. This module is the one place
 those become our primitives, materials and textures, with the same checks: indices in range,
 finite coordinates, images checked from their header before decoding, and textures dropped (with a

@@ -79,7 +79,6 @@ def convert(
             with conv.report.step(name, conv.scene) as record:
                 step(conv, settings)
                 record.triangles_after = conv.scene.triangle_count if conv.scene else None
-            conv.report.start_pending()
             if name == "load":
                 conv.report.input = scene_stats(conv.scene)
         conv.report.settle()

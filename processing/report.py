@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 from .forked import Forked
 from .scene import Scene
@@ -64,16 +64,11 @@ class Report:
         if self._current is not None:
             self._current.details.update(details)
 
-    def note_later(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
-        """A figure of the running step, `fn(*args)`, computed in a forked process from the end of
-        the step (`start_pending`) while the next steps run; `settle` collects it."""
+    def note_later(self, key: str, value: Forked) -> None:
+        """A figure of the running step still being computed in a forked process (see `forked`);
+        `settle` puts it under the step once it is ready."""
         if self._current is not None:
-            self._current.pending[key] = Forked(fn, *args)
-
-    def start_pending(self) -> None:
-        for record in self.steps:
-            for value in record.pending.values():
-                value.start()
+            self._current.pending[key] = value
 
     def settle(self) -> None:
         """Wait for every background figure and put it under its step."""

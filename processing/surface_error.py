@@ -8,7 +8,7 @@ symmetric mean surface distance. Node transforms are applied (world space).
 
 The distance queries are fcpw's (a SIMD BVH in single precision; coordinates are taken relative to
 the original's centre first, so the float32 rounding is ~1e-7 of the model's size). `decimate`
-calls `measure_error` in a forked process (`forked`) while the exporters run.
+builds the `SurfaceReference` in a forked process (`forked`) while it simplifies.
 
 History (issue 3): libigl's AABB tree was used first, as quality.py does. On the stress models
 fcpw builds in 0.3x libigl's time (longest-axis split) and queries in 0.35-0.5x, and the figures agree to 3-4
@@ -80,12 +80,6 @@ class SurfaceReference:
         dba = _distances(self.tree, pb - self.centre)
         return {"hausdorff": float(max(dab.max(), dba.max()) / self.diagonal),
                 "mean": float((dab.mean() + dba.mean()) / 2 / self.diagonal), "samples": self.samples}
-
-
-def measure_error(original: list[tuple[Instance, Primitive]], simplified: tuple[np.ndarray, np.ndarray],
-                  samples: int) -> dict:
-    """`SurfaceReference(original, samples).error_to(simplified)`."""
-    return SurfaceReference(original, samples).error_to(simplified)
 
 
 def distinct_faces(faces: np.ndarray) -> np.ndarray:

@@ -11,8 +11,9 @@ pipeline stays pure Python.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-import trimesh
 
 from . import errors, usdz_checks
 from .errors import ConversionError
@@ -22,6 +23,7 @@ from .settings import Limits, Settings
 SIZE_TOLERANCE = 1e-3
 _COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
 _TYPE_WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+_COMPONENT_DTYPES = {5120: "<i1", 5121: "<u1", 5122: "<i2", 5123: "<u2", 5125: "<u4", 5126: "<f4"}
 
 
 def run(conv, settings: Settings) -> None:
@@ -82,13 +84,54 @@ def _non_unit_normals(gltf: dict, binary: bytes) -> list[str]:
 
 
 def measure_glb(path) -> tuple[np.ndarray, int]:
-    """World bounding-box size (metres) and drawn triangles of a GLB, read back independently."""
-    loaded = trimesh.load(str(path), force="scene", process=False)
+    """World bounding-box size (metres) and drawn triangles of a GLB, read back independently of
+    the exporter: each primitive's POSITION data through its node's world matrix, over the nodes
+    of the default scene."""
+    gltf, binary = read_gltf_json(Path(path), Limits())
     low, high, triangles = np.full(3, np.inf), np.full(3, -np.inf), 0
-    for node in loaded.graph.nodes_geometry:
-        matrix, name = loaded.graph[node]
-        geometry = loaded.geometry[name]
-        points = trimesh.transform_points(geometry.vertices, matrix)
-        low, high = np.minimum(low, points.min(axis=0)), np.maximum(high, points.max(axis=0))
-        triangles += len(geometry.faces)
+    nodes = gltf.get("nodes", [])
+    stack = [(root, np.eye(4)) for root in gltf["scenes"][gltf.get("scene", 0)].get("nodes", [])]
+    while stack:
+        index, parent = stack.pop()
+        node = nodes[index]
+        world = parent @ _node_matrix(node)
+        stack += [(child, world) for child in node.get("children", [])]
+        mesh = gltf["meshes"][node["mesh"]] if "mesh" in node else {"primitives": []}
+        for prim in mesh["primitives"]:
+            points = _positions(gltf, binary or b"", prim["attributes"]["POSITION"]) @ world[:3, :3].T + world[:3, 3]
+            low, high = np.minimum(low, points.min(axis=0)), np.maximum(high, points.max(axis=0))
+            triangles += _triangles_drawn(gltf, prim, len(points))
     return high - low, triangles
+
+
+def _node_matrix(node: dict) -> np.ndarray:
+    """matrix (column-major) or translation · rotation (unit quaternion x, y, z, w) · scale."""
+    if "matrix" in node:
+        return np.array(node["matrix"], dtype=np.float64).reshape(4, 4).T
+    rotation = np.asarray(node.get("rotation", (0.0, 0.0, 0.0, 1.0)), dtype=np.float64)
+    x, y, z, w = rotation / np.linalg.norm(rotation)
+    rotation = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation * np.asarray(node.get("scale", (1.0, 1.0, 1.0)))
+    matrix[:3, 3] = node.get("translation", (0.0, 0.0, 0.0))
+    return matrix
+
+
+def _positions(gltf: dict, binary: bytes, index: int) -> np.ndarray:
+    accessor = gltf["accessors"][index]
+    view = gltf["bufferViews"][accessor["bufferView"]]
+    dtype = np.dtype(_COMPONENT_DTYPES[accessor["componentType"]])
+    points = np.ndarray((accessor["count"], 3), dtype, buffer=binary,
+                        offset=view.get("byteOffset", 0) + accessor.get("byteOffset", 0),
+                        strides=(view.get("byteStride", 3 * dtype.itemsize), dtype.itemsize)).astype(np.float64)
+    if accessor.get("normalized"):
+        points = np.maximum(points / np.iinfo(dtype).max, -1.0)
+    return points
+
+
+def _triangles_drawn(gltf: dict, prim: dict, vertices: int) -> int:
+    corners = gltf["accessors"][prim["indices"]]["count"] if "indices" in prim else vertices
+    mode = prim.get("mode", 4)
+    return corners // 3 if mode == 4 else max(corners - 2, 0) if mode in (5, 6) else 0

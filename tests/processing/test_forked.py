@@ -3,56 +3,68 @@ behind when that child fails, dies or is no longer wanted."""
 import os
 import signal
 
+import numpy as np
 import pytest
 
 from processing.forked import Forked
 
 
-def pid_and_sum(*values: int) -> tuple[int, int]:
-    return os.getpid(), sum(values)
+class Summer:
+    def __init__(self, *values: int):
+        self.base = sum(values)
+        self.built_in = os.getpid()
+
+    def add(self, more: np.ndarray) -> tuple[int, int, int]:
+        return self.built_in, os.getpid(), self.base + int(more.sum())
+
+    def fail(self, message: str) -> None:
+        raise ValueError(message)
+
+    def die(self) -> int:
+        if os.environ.get("FORKED_TEST_PARENT") != str(os.getpid()):
+            os.kill(os.getpid(), signal.SIGKILL)  # the child vanishes without answering
+        return 7
 
 
-def fail(message: str) -> None:
-    raise ValueError(message)
+def no_child_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
 
 
-def die() -> int:
-    if os.environ.get("FORKED_TEST_PARENT") != str(os.getpid()):
-        os.kill(os.getpid(), signal.SIGKILL)  # the child vanishes without answering
-    return 7
+def test_built_and_answered_in_another_process_even_when_the_request_exceeds_a_pipe():
+    pending = Forked(Summer, 2, 3)
+    big = np.ones(2_000_000, dtype=np.int64)  # 16 MB: more than a pipe holds
+    pending.ask("add", big)
+    built_in, answered_in, total = pending.result()
+    assert built_in == answered_in != os.getpid()
+    assert total == 2_000_005
+    assert pending.result() == (built_in, answered_in, total)  # asked twice, same answer
+    assert no_child_left()
 
 
-def test_the_result_is_computed_in_another_process_and_returned():
-    pending = Forked(pid_and_sum, 2, 3)
-    pending.start()
-    child, total = pending.result()
-    assert child != os.getpid() and total == 5
-    assert pending.result() == (child, 5)  # asked twice, same answer, no second run
-
-
-def test_result_without_start_starts_it():
-    child, total = Forked(pid_and_sum, 1).result()
-    assert child != os.getpid() and total == 1
-
-
-def test_a_failing_function_raises_its_own_error_in_the_parent():
-    pending = Forked(fail, "bad samples")
-    pending.start()
+def test_a_failing_call_raises_its_own_error_here():
+    pending = Forked(Summer, 1)
+    pending.ask("fail", "bad samples")
     with pytest.raises(ValueError, match="bad samples"):
         pending.result()
+    assert no_child_left()
 
 
-def test_a_child_killed_before_answering_is_replaced_by_a_call_here(monkeypatch):
+def test_a_child_killed_before_answering_is_replaced_by_the_work_done_here(monkeypatch):
     monkeypatch.setenv("FORKED_TEST_PARENT", str(os.getpid()))
-    pending = Forked(die)
-    pending.start()
+    pending = Forked(Summer)
+    pending.ask("die")
     assert pending.result() == 7
+    assert no_child_left()
 
 
-def test_cancel_ends_and_reaps_the_child():
-    pending = Forked(signal.pause)  # would wait forever
-    pending.start()
-    child = pending._pid
+@pytest.mark.parametrize("asked", [False, True])
+def test_cancel_ends_and_reaps_the_child(asked):
+    pending = Forked(Summer, 1)
+    if asked:
+        pending.ask("add", np.ones(2_000_000, dtype=np.int64))
     pending.cancel()
-    with pytest.raises(ChildProcessError):
-        os.waitpid(child, os.WNOHANG)  # already reaped: no zombie left
+    assert no_child_left()

@@ -85,3 +85,16 @@ def test_the_geometric_error_reached_is_in_the_report_and_no_measuring_process_i
     assert error["samples"] == Settings().error_samples
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the forked measurement was waited for: no child, no zombie
+
+
+def test_a_run_that_fails_after_the_measurement_was_forked_leaves_no_process(tmp_path):
+    from processing.errors import ConversionError
+
+    import trimesh
+
+    parts = trimesh.Scene([sphere(2).apply_translation((x, 0, 0)) for x in range(4)])
+    with pytest.raises(ConversionError) as failed:  # 4 parts of at least 4 triangles: over 12
+        converted(tmp_path, parts.export(file_type="glb"), Settings(max_triangles=12, unit="m"))
+    assert failed.value.code == "BUDGET_TOO_SMALL"
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the measuring fork was cancelled and reaped

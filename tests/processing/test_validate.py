@@ -40,3 +40,13 @@ def test_measure_reads_size_and_triangles_back(tmp_path):
     size, triangles = measure_glb(tmp_path / "t.glb")
     np.testing.assert_allclose(size, (1, 1, 0))
     assert triangles == 1
+
+
+def test_measure_follows_each_placement_through_its_node(tmp_path):
+    scene = triangle_scene(np.tile([0, 0, 1], (3, 1)))
+    turned = np.array([[0, -2, 0, 5], [2, 0, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]], dtype=np.float64)  # 90° about z, x2
+    scene.instances.append(Instance("turned", 0, turned))
+    write_glb(scene, tmp_path / "t.glb")
+    size, triangles = measure_glb(tmp_path / "t.glb")
+    np.testing.assert_allclose(size, (5, 2, 0), atol=1e-6)  # (1, 0, 0) -> (5, 2, 0), (0, 1, 0) -> (3, 0, 0)
+    assert triangles == 2
