@@ -155,7 +155,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="GLB optimisation vs gltfpack and glTF-Transform")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", help="run only models whose name contains this")
+    parser.add_argument("--summarize", type=Path, help="only print the summary of a results JSON written earlier")
     args = parser.parse_args()
+    if args.summarize:
+        print(json.dumps(_summary(json.loads(args.summarize.read_text())["results"]), indent=2))
+        return
     assert (BENCH_NODE / ".bin" / "gltfpack").exists(), "peer tools missing: (cd bench && npm ci)"
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,8 +226,8 @@ def _summary(results: list[dict]) -> dict:
                              "ratio": round(r["seconds"] / g["seconds"], 2), "peak_mb": r["peak_mb"],
                              "gltfpack_peak_mb": g["peak_mb"]}
         cc = by_key.get((model, target, "gltfpack -cc"))
-        if cc and "bytes_web" in r:
-            ratios["web_bytes_vs_cc"].append(r["bytes_web"] / cc["bytes"])
+        if cc and "bytes_web" in equal:  # -cc stops where plain gltfpack does: same count
+            ratios["web_bytes_vs_cc"].append(equal["bytes_web"] / cc["bytes"])
     return {"median_ratio_ours_over_gltfpack": {k: (statistics.median(v) if v else None) for k, v in ratios.items()},
             "pairs": {k: len(v) for k, v in ratios.items()},
             "stress_to_50k": stress,
