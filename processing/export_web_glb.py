@@ -12,7 +12,10 @@ KHR_mesh_quantization, KHR_texture_transform-dequantised UVs or WebP.
   below what a phone shows (gltfpack's default too).
 - Normals: 8-bit octahedral (the EXT_meshopt_compression OCTAHEDRAL filter, gltfpack's default):
   at most 1.2° off (8-bit x, y, z: 0.4°), but two varying bytes instead of three compress about
-  a third smaller.
+  a third smaller. A part whose every corner's normal is its own face's (flat-shaded: a box, most
+  CAD panels) is written without normals: glTF requires viewers to draw such a primitive with
+  flat normals, which is the same picture, and its vertices then merge across the creases (issue
+  3: the web bytes of normal-less sources, where we compute crease normals and gltfpack writes none).
 - UVs: 12-bit integers over each material's UV range (more bits when UVs tile over a wider range,
   float beyond 16), mapped back by KHR_texture_transform on that material's textures, as gltfpack
   does. Primitives whose material has no texture drop their UVs: nothing reads them.
@@ -32,11 +35,13 @@ import numpy as np
 
 from . import meshopt
 from .export_glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, FLOAT, UINT16, UINT32, GlbWriter, _pack
+from .repair import face_normals
 from .scene import Material, Mesh, Primitive, Scene
 from .settings import Settings
 
 POSITION_BITS = 14
 NORMAL_BITS = 8
+FLAT_DEGREES = 0.5  # well inside the octahedral normals' own error (1.2 degrees)
 UV_BITS = 12  # per unit of UV range: 4096 steps, under half a texel of a 2048 px texture
 WEBP_QUALITY = 85
 WEBP_EFFORT = 2  # libwebp method 0-6: 4 took 2 s on a 2048 px texture for ~3% fewer bytes
@@ -58,6 +63,8 @@ def run(conv, settings: Settings) -> None:
         dropped.append(f"UVs quantised to {UV_BITS}+ bits over each material's UV range")
     if writer.dropped_uvs:
         dropped.append("UVs of parts whose material has no texture")
+    if writer.flat_parts:
+        dropped.append(f"normals of {writer.flat_parts} flat-shaded part(s): viewers compute the same face normals")
     if writer.webp_images:
         dropped.append(f"{len(writer.webp_images)} of {len(conv.scene.textures)} texture(s) re-encoded as WebP")
     conv.report.note(bytes=path.stat().st_size, dropped=dropped)
@@ -76,6 +83,7 @@ class WebGlbWriter(GlbWriter):
         self.webp_images: set[int] = set()
         self._images_written = 0
         self.quantised_uvs = self.dropped_uvs = False
+        self.flat_parts = 0
 
     def to_bytes(self) -> bytes:
         super().to_bytes()
@@ -141,7 +149,9 @@ class WebGlbWriter(GlbWriter):
         low, step = self._grid
         grid = np.round((prim.positions.astype(np.float64) - low) / step).astype(np.uint16)
         streams = {"POSITION": _padded(grid)}
-        if prim.normals is not None:
+        if prim.normals is not None and flat_shaded(prim):
+            self.flat_parts += 1
+        elif prim.normals is not None:
             streams["NORMAL"] = meshopt.encode_filter_oct(prim.normals, NORMAL_BITS)
         frame = self.uv_frames.get(prim.material)
         if prim.uvs is not None and frame is None:
@@ -203,6 +213,14 @@ class WebGlbWriter(GlbWriter):
         self.fallback_length += raw_length
         self.gltf["bufferViews"].append(view)
         return len(self.gltf["bufferViews"]) - 1
+
+
+def flat_shaded(prim: Primitive) -> bool:
+    """Whether every corner's normal is its face's own, within FLAT_DEGREES (a zero-area face has
+    no direction of its own, so a part with one keeps its normals)."""
+    face, _ = face_normals(prim.positions, prim.faces)
+    corners = prim.normals[prim.faces].astype(np.float64)
+    return bool(np.all(np.einsum("fkj,fj->fk", corners, face) > math.cos(math.radians(FLAT_DEGREES))))
 
 
 def world_step(scene: Scene) -> float:

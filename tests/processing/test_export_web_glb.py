@@ -112,9 +112,12 @@ def decoded_primitives(web: Path) -> list[dict]:
     for prim in gltf["meshes"][node["mesh"]]["primitives"]:
         attributes = prim["attributes"]
         grid = accessor_rows(gltf, binary, attributes["POSITION"]).astype(np.float64)
-        normals = accessor_rows(gltf, binary, attributes["NORMAL"]).astype(np.float64) / 127
+        normals = None
+        if "NORMAL" in attributes:  # flat-shaded parts have none
+            normals = accessor_rows(gltf, binary, attributes["NORMAL"]).astype(np.float64) / 127
+            normals /= np.linalg.norm(normals, axis=1)[:, None]
         row = {"material": prim["material"], "positions": grid @ node_matrix(node)[:3, :3].T + node_matrix(node)[:3, 3],
-               "normals": normals / np.linalg.norm(normals, axis=1)[:, None],
+               "normals": normals,
                "faces": accessor_rows(gltf, binary, prim["indices"]).reshape(-1, 3).astype(np.int64), "uvs": None}
         if "TEXCOORD_0" in attributes:
             uvs = accessor_rows(gltf, binary, attributes["TEXCOORD_0"])
@@ -245,3 +248,20 @@ def test_small_parts_share_the_products_grid_step(tmp_path, instanced_scene):
     steps = [max(abs(s) for s in node["scale"]) for node in gltf_json(written(tmp_path, instanced_scene))["nodes"]]
     assert steps[1] == pytest.approx((high - low).max() / levels)
     assert all(s <= steps[1] * (1 + 1e-9) for s in steps)
+
+
+def test_flat_shaded_parts_go_without_normals_and_smooth_ones_keep_them(tmp_path):
+    import trimesh
+
+    (tmp_path / "box").mkdir()
+    (tmp_path / "ball").mkdir()
+    box = converted(tmp_path / "box", binary_stl(trimesh.creation.box((1.0, 0.5, 0.4))), Settings(unit="m"))
+    (got,) = decoded_primitives(box.outputs["glb_web"])
+    assert got["normals"] is None  # every corner of a box is a crease: viewers draw the same flat faces
+    assert len(got["positions"]) == 8 and len(got["faces"]) == 12  # corners merged across the creases
+    web = next(s for s in box.report.as_dict()["steps"] if s["name"] == "export_web_glb")
+    assert "normals of 1 flat-shaded part(s): viewers compute the same face normals" in web["details"]["dropped"]
+    assert khronos_validate(decoded(box.outputs["glb_web"]))[0]["numErrors"] == 0
+    ball = converted(tmp_path / "ball", binary_stl(sphere(3)), Settings(unit="m"))
+    (got,) = decoded_primitives(ball.outputs["glb_web"])
+    assert got["normals"] is not None and len(got["normals"]) == len(got["positions"])
