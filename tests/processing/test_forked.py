@@ -8,6 +8,8 @@ import pytest
 
 from processing.forked import Forked
 
+from .children import child_pids
+
 
 class Summer:
     def __init__(self, *values: int):
@@ -26,15 +28,15 @@ class Summer:
         return 7
 
 
-def no_child_left() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+@pytest.fixture
+def no_child_left():
+    """Asserts after the test that it left no process of its own behind, reaped or not."""
+    before = child_pids()
+    yield
+    assert child_pids() <= before
 
 
-def test_built_and_answered_in_another_process_even_when_the_request_exceeds_a_pipe():
+def test_built_and_answered_in_another_process_even_when_the_request_exceeds_a_pipe(no_child_left):
     pending = Forked(Summer, 2, 3)
     big = np.ones(2_000_000, dtype=np.int64)  # 16 MB: more than a pipe holds
     pending.ask("add", big)
@@ -42,29 +44,25 @@ def test_built_and_answered_in_another_process_even_when_the_request_exceeds_a_p
     assert built_in == answered_in != os.getpid()
     assert total == 2_000_005
     assert pending.result() == (built_in, answered_in, total)  # asked twice, same answer
-    assert no_child_left()
 
 
-def test_a_failing_call_raises_its_own_error_here():
+def test_a_failing_call_raises_its_own_error_here(no_child_left):
     pending = Forked(Summer, 1)
     pending.ask("fail", "bad samples")
     with pytest.raises(ValueError, match="bad samples"):
         pending.result()
-    assert no_child_left()
 
 
-def test_a_child_killed_before_answering_is_replaced_by_the_work_done_here(monkeypatch):
+def test_a_child_killed_before_answering_is_replaced_by_the_work_done_here(monkeypatch, no_child_left):
     monkeypatch.setenv("FORKED_TEST_PARENT", str(os.getpid()))
     pending = Forked(Summer)
     pending.ask("die")
     assert pending.result() == 7
-    assert no_child_left()
 
 
 @pytest.mark.parametrize("asked", [False, True])
-def test_cancel_ends_and_reaps_the_child(asked):
+def test_cancel_ends_and_reaps_the_child(asked, no_child_left):
     pending = Forked(Summer, 1)
     if asked:
         pending.ask("add", np.ones(2_000_000, dtype=np.int64))
     pending.cancel()
-    assert no_child_left()
