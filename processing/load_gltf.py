@@ -47,8 +47,8 @@ from . import errors, spec_gloss
 from .errors import ConversionError
 from .ingest import Upload
 from .load import DEFAULT_MATERIAL, SafeResolver
-from .preflight import (_COMPONENT_DTYPES, _TYPE_COMPONENTS, ALLOWED_IMAGE_FORMATS, _data_uri, _Document,
-                        _element_bytes, check_image_header, read_gltf_json)
+from .preflight import (ALLOWED_IMAGE_FORMATS, COMPONENT_DTYPES, TYPE_COMPONENTS, GltfDocument, check_image_header,
+                        data_uri, element_bytes, read_gltf_json)
 from .report import Report
 from .scene import Instance, Material, Mesh, Primitive, Scene, Texture
 from .settings import Limits
@@ -72,8 +72,8 @@ _NOT_KEPT = ("animations", "skins")
 def load(upload: Upload, resolver: SafeResolver, limits: Limits, report: Report) -> Scene:
     """The glTF or GLB upload as a Scene; what it carries that the scene cannot is reported."""
     gltf, binary = read_gltf_json(upload.root, limits)
-    document = _Document(gltf, binary, upload, limits)
-    document._buffers()  # the buffers fetched and sized as preflight checked them
+    document = GltfDocument(gltf, binary, upload, limits)
+    document.load_buffers()  # the buffers fetched and sized as preflight checked them
     try:
         _report_losses(gltf, report)
         return _Reader(gltf, document.buffers, resolver, limits, report).read()
@@ -218,9 +218,9 @@ class _Reader:
     def _accessor(self, index: int) -> np.ndarray:
         """An accessor's elements as rows: sparse values applied, normalized integers as floats."""
         accessor = self.gltf["accessors"][index]
-        width = _TYPE_COMPONENTS[accessor["type"]]
-        dtype = np.dtype(_COMPONENT_DTYPES[accessor["componentType"]])
-        element = _element_bytes(accessor["componentType"], accessor["type"])
+        width = TYPE_COMPONENTS[accessor["type"]]
+        dtype = np.dtype(COMPONENT_DTYPES[accessor["componentType"]])
+        element = element_bytes(accessor["componentType"], accessor["type"])
         if accessor.get("bufferView") is None:
             values = np.zeros((accessor["count"], width), dtype)  # all zeros but for sparse ones
         else:
@@ -230,7 +230,7 @@ class _Reader:
         if sparse:
             values = np.array(values)  # the elements read so far are views of the file's bytes
             indices, overrides = sparse["indices"], sparse["values"]
-            index_type = np.dtype(_COMPONENT_DTYPES[indices["componentType"]])
+            index_type = np.dtype(COMPONENT_DTYPES[indices["componentType"]])
             rows = self._elements(indices["bufferView"], indices.get("byteOffset", 0), sparse["count"], 1,
                                   index_type, index_type.itemsize)[:, 0]
             values[rows] = self._elements(overrides["bufferView"], overrides.get("byteOffset", 0), sparse["count"],
@@ -359,7 +359,7 @@ class _Reader:
             start = view.get("byteOffset", 0)
             data = self.buffers[view["buffer"]][start:start + view["byteLength"]]
         elif isinstance(uri, str) and uri.startswith("data:"):
-            data = _data_uri(uri, f"images[{index}]")
+            data = data_uri(uri, f"images[{index}]")
         elif isinstance(uri, str):
             try:
                 data, name = self.resolver.get(uri), uri

@@ -62,8 +62,8 @@ MAX_NODE_DEPTH = 256
 PLY_HEADER_BYTES = 64 * 1024
 _JSON_CHUNK, _BIN_CHUNK = 0x4E4F534A, 0x004E4942
 _COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
-_COMPONENT_DTYPES = {5120: "<i1", 5121: "<u1", 5122: "<i2", 5123: "<u2", 5125: "<u4", 5126: "<f4"}
-_TYPE_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
+COMPONENT_DTYPES = {5120: "<i1", 5121: "<u1", 5122: "<i2", 5123: "<u2", 5125: "<u4", 5126: "<f4"}
+TYPE_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _INDEX_TYPES = (5121, 5123, 5125)
 # Arrays of the glTF document whose items count against `Limits.scene_objects`.
 _COUNTED = ("accessors", "animations", "bufferViews", "buffers", "cameras", "images", "materials", "meshes", "nodes",
@@ -163,14 +163,14 @@ def _glb_chunks(data: bytes) -> tuple[bytes, bytes | None]:
 
 def check_gltf(upload: Upload, limits: Limits, report: Report) -> None:
     gltf, binary = read_gltf_json(upload.root, limits)
-    doc = _Document(gltf, binary, upload, limits)
+    doc = GltfDocument(gltf, binary, upload, limits)
     doc.check()
     for name in doc.list_of("extensionsUsed"):
         if isinstance(name, str) and name in _UNDECODED:
             report.warn(f"glTF {name}: {_UNDECODED[name]}")
 
 
-class _Document:
+class GltfDocument:
     """One glTF document under check; each method raises ConversionError with a validator code."""
 
     def __init__(self, gltf: dict, binary: bytes | None, upload: Upload, limits: Limits):
@@ -181,7 +181,7 @@ class _Document:
         self._asset()
         self._extensions()
         self._counts()
-        self._buffers()
+        self.load_buffers()
         self._buffer_views()
         self._accessors()
         self._meshes()
@@ -252,7 +252,7 @@ class _Document:
                                   f"The glTF holds {total:,} objects (nodes, meshes, accessors...); at most "
                                   f"{self.limits.scene_objects:,} are accepted.")
 
-    def _buffers(self) -> None:
+    def load_buffers(self) -> None:
         for i, buffer in enumerate(self.objects("buffers")):
             declared = self.integer(buffer, "byteLength", f"buffers[{i}]", minimum=1)
             uri = buffer.get("uri")
@@ -261,7 +261,7 @@ class _Document:
                     raise _invalid("BUFFER_MISSING_GLB_DATA", f"buffers[{i}] has no uri and no GLB binary chunk")
                 data = self.binary
             elif isinstance(uri, str) and uri.startswith("data:"):
-                data = _data_uri(uri, f"buffers[{i}]", ("application/octet-stream", "application/gltf-buffer"))
+                data = data_uri(uri, f"buffers[{i}]", ("application/octet-stream", "application/gltf-buffer"))
                 if len(data) != declared:
                     raise _invalid("BUFFER_EMBEDDED_BYTELENGTH_MISMATCH",
                                    f"buffers[{i}] holds {len(data):,} bytes but declares {declared:,}")
@@ -300,7 +300,7 @@ class _Document:
             kind = accessor.get("type")
             if not isinstance(component, int) or isinstance(component, bool) or component not in _COMPONENT_BYTES:
                 raise _invalid("VALUE_NOT_IN_LIST", f"{where}.componentType is not a glTF component type")
-            if not isinstance(kind, str) or kind not in _TYPE_COMPONENTS:
+            if not isinstance(kind, str) or kind not in TYPE_COMPONENTS:
                 raise _invalid("VALUE_NOT_IN_LIST", f"{where}.type is not a glTF accessor type")
             count = self.integer(accessor, "count", where, minimum=1)
             if count > 3 * self.limits.input_triangles:
@@ -312,9 +312,9 @@ class _Document:
                 raise _invalid("ACCESSOR_OFFSET_ALIGNMENT", f"{where}.byteOffset {offset} is not a multiple of {size}")
             view_index = self.index(accessor.get("bufferView"), "bufferViews", f"{where}.bufferView", required=False)
             if view_index is not None:
-                self._fits_view(where, view_index, offset, count, _element_bytes(component, kind), size)
+                self._fits_view(where, view_index, offset, count, element_bytes(component, kind), size)
             if "sparse" in accessor:
-                self._sparse(where, accessor["sparse"], count, _element_bytes(component, kind), size)
+                self._sparse(where, accessor["sparse"], count, element_bytes(component, kind), size)
 
     def _fits_view(self, where: str, view_index: int, offset: int, count: int, element: int,
                    component: int) -> None:
@@ -454,9 +454,9 @@ class _Document:
         if view_index is None or "sparse" in accessor:
             return None
         view = self.gltf["bufferViews"][view_index]
-        components = _TYPE_COMPONENTS[accessor["type"]]
-        dtype = np.dtype(_COMPONENT_DTYPES[accessor["componentType"]])
-        element = _element_bytes(accessor["componentType"], accessor["type"])
+        components = TYPE_COMPONENTS[accessor["type"]]
+        dtype = np.dtype(COMPONENT_DTYPES[accessor["componentType"]])
+        element = element_bytes(accessor["componentType"], accessor["type"])
         start = view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
         data = self.buffers[view["buffer"]]
         return np.ndarray((accessor["count"], components), dtype, buffer=data, offset=start,
@@ -472,7 +472,7 @@ class _Document:
                 start = spec.get("byteOffset", 0)
                 data = self.buffers[spec["buffer"]][start:start + spec["byteLength"]]
             elif isinstance(uri, str) and uri.startswith("data:"):
-                data = _data_uri(uri, f"images[{i}]")  # its real format is checked from its bytes
+                data = data_uri(uri, f"images[{i}]")  # its real format is checked from its bytes
             elif uri is not None:
                 try:
                     path = self._external(uri, f"images[{i}]")
@@ -486,9 +486,9 @@ class _Document:
             check_image_header(data, name, self.limits)
 
 
-def _element_bytes(component: int, kind: str) -> int:
+def element_bytes(component: int, kind: str) -> int:
     """Bytes of one element, with the column padding glTF requires for small matrices."""
-    size, components = _COMPONENT_BYTES[component], _TYPE_COMPONENTS[kind]
+    size, components = _COMPONENT_BYTES[component], TYPE_COMPONENTS[kind]
     if kind.startswith("MAT") and size < 4:
         rows = int(kind[3])
         return rows * ((rows * size + 3) // 4 * 4)
@@ -504,7 +504,7 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and -3e38 < value < 3e38
 
 
-def _data_uri(uri: str, where: str, mime_types: tuple[str, ...] | None = None) -> bytes:
+def data_uri(uri: str, where: str, mime_types: tuple[str, ...] | None = None) -> bytes:
     """A base64 `data:` URI (of one of `mime_types`, if given), decoded strictly; anything else is
     refused."""
     header, comma, payload = uri.partition(",")
