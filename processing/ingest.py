@@ -23,11 +23,15 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from . import errors
 from .errors import ConversionError
 from .settings import Limits, Settings
+
+if TYPE_CHECKING:
+    from .preflight import GltfDocument
 
 MODEL_FORMATS = ("glb", "gltf", "obj", "stl", "ply", "fbx", "dae", "3ds", "step", "usd", "usdz")
 _MODEL_SUFFIXES = {
@@ -66,6 +70,9 @@ class Upload:
     directory: Path     # the only folder references may reach
     archive: bool
     stated: Stated = field(default_factory=Stated)
+    # The glTF as `preflight` read and checked it (JSON and fetched buffers), so `load` reads the
+    # file once: 0.14 s of reading again on the 1.9M-triangle stress model.
+    gltf_document: "GltfDocument | None" = None
 
 
 def sniff(head: bytes, size: int | None = None) -> str | None:

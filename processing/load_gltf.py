@@ -71,9 +71,8 @@ _NOT_KEPT = ("animations", "skins")
 
 def load(upload: Upload, resolver: SafeResolver, limits: Limits, report: Report) -> Scene:
     """The glTF or GLB upload as a Scene; what it carries that the scene cannot is reported."""
-    gltf, binary = read_gltf_json(upload.root, limits)
-    document = GltfDocument(gltf, binary, upload, limits)
-    document.load_buffers()  # the buffers fetched and sized as preflight checked them
+    document = upload.gltf_document or _read(upload, limits)
+    gltf = document.gltf
     try:
         _report_losses(gltf, report)
         return _Reader(gltf, document.buffers, resolver, limits, report).read()
@@ -82,6 +81,14 @@ def load(upload: Upload, resolver: SafeResolver, limits: Limits, report: Report)
         # index past its accessor): such a file is as unreadable as one that does not parse
         raise ConversionError(errors.CORRUPT_FILE,
                               f"The {upload.format.upper()} file cannot be parsed ({type(exc).__name__}).") from None
+
+
+def _read(upload: Upload, limits: Limits) -> GltfDocument:
+    """The document read here, for a caller that ran no pre-flight: buffers fetched and sized as
+    preflight does."""
+    document = GltfDocument(*read_gltf_json(upload.root, limits), upload, limits)
+    document.load_buffers()
+    return document
 
 
 def _report_losses(gltf: dict, report: Report) -> None:

@@ -165,6 +165,7 @@ def check_gltf(upload: Upload, limits: Limits, report: Report) -> None:
     gltf, binary = read_gltf_json(upload.root, limits)
     doc = GltfDocument(gltf, binary, upload, limits)
     doc.check()
+    upload.gltf_document = doc
     for name in doc.list_of("extensionsUsed"):
         if isinstance(name, str) and name in _UNDECODED:
             report.warn(f"glTF {name}: {_UNDECODED[name]}")
