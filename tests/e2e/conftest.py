@@ -128,13 +128,19 @@ def running_server(root: Path, settings: dict[str, str]) -> Iterator[tuple[Serve
     assert not leftovers, f"unclean shutdown: {'; '.join(leftovers)}\n{log.read_text()[-4000:]}"
 
 
+def embedded_settings(root: Path) -> dict[str, str]:
+    """The embedded defaults' layout under `root`: catalog, stored files and jobs all in one data
+    directory, as `vitrine3d serve` lays them out (a conversion's sandbox covers all of it)."""
+    data = root / "data"
+    return {"VITRINE_DATA_DIR": str(data), "VITRINE_DATABASE_URL": f"sqlite:///{data / 'catalog.db'}",
+            "VITRINE_STORAGE_URL": f"file://{data / 'objects'}"}
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("vitrine3d")
     settings = {
-        "VITRINE_DATA_DIR": str(root / "data"),
-        "VITRINE_DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
-        "VITRINE_STORAGE_URL": f"file://{root / 'objects'}",
+        **embedded_settings(root),
         # Webhook receivers in the tests listen on loopback, and retries should not take minutes.
         "VITRINE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
         "VITRINE_WEBHOOK_RETRY_BASE_SECONDS": "0.5",

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Catalog, Server, running_server
+from tests.e2e.conftest import Catalog, Server, embedded_settings, running_server
 
 from .hostile import CASES, LIMITS_ENV, ONTO_PUBLISHED, Case, Ctx, box_glb
 
@@ -226,9 +226,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory):
     secret = f"CANARY-{secrets.token_hex(16)}"
     listeners = Listeners([case.name for case in CASES])  # first: the server's port is then not one of theirs
     settings = {
-        "VITRINE_DATA_DIR": str(root / "data"),
-        "VITRINE_DATABASE_URL": f"sqlite:///{root / 'data' / 'catalog.db'}",
-        "VITRINE_STORAGE_URL": f"file://{root / 'data' / 'objects'}",
+        **embedded_settings(root),
         "VITRINE_JOB_CONCURRENCY": "2",
         "VITRINE_JOB_SOFT_TIMEOUT": "60",
         "VITRINE_JOB_HARD_TIMEOUT": "70",
