@@ -1,4 +1,4 @@
-"""USDZ export: ours (usd-core, `processing.export_usdz`) against three.js `USDZExporter` (what
+"""USDZ export: ours (usd-core, `processing.usdz_writer`) against three.js `USDZExporter` (what
 <model-viewer> builds in the browser when a product has no ios-src), on every corpus model.
 Run by hand: `make setup && .venv/bin/python bench/usdz_export.py [--repeat 3]`.
 
@@ -9,7 +9,7 @@ canvas shim @napi-rs/canvas) and exports; we export the same scene with `write_u
 the export alone (median of --repeat), both sides in memory → bytes. Both outputs also go through
 `check_usdz` (the ARKit rules), and the error count is in the table.
 
-A second table measures the one design choice export_usdz's note argues over: world-space baked
+A second table measures the one design choice usdz_writer's note argues over: world-space baked
 placements (what we ship) against USD native instancing (one prototype, instanceable references),
 in bytes and in how far USD's own bounding box of the instanced file strays from the true one.
 
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from pxr import Gf, Usd, UsdGeom  # noqa: E402
 
-from processing import export_usdz  # noqa: E402
+from processing import usdz_writer  # noqa: E402
 from processing.export_glb import write_glb  # noqa: E402
 from processing.pipeline import STEPS, Conversion  # noqa: E402
 from processing.report import Report  # noqa: E402
@@ -77,7 +77,7 @@ def ours(scene: Scene, target: Path, repeat: int) -> dict:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        export_usdz.write_usdz(scene, target, Report())
+        usdz_writer.write_usdz(scene, target, Report())
         times.append(time.perf_counter() - started)
     return {"seconds": statistics.median(times), "bytes": target.stat().st_size, "arkit_errors": len(check_usdz(target))}
 
@@ -102,35 +102,35 @@ def three(glbs: list[Path], outdir: Path, repeat: int) -> dict[str, dict]:
 
 
 def write_instanced(scene: Scene, path: Path) -> None:
-    """The alternative to export_usdz's baked placements: each mesh once, under a `class` prim
+    """The alternative to usdz_writer's baked placements: each mesh once, under a `class` prim
     (never drawn), and each placement an instanceable Xform referencing it with its matrix."""
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         scratch = Path(scratch)
-        stage = Usd.Stage.CreateNew(str(scratch / export_usdz.ROOT_LAYER))
-        export_usdz._define_root(stage)
-        used = export_usdz._used_materials(scene)
-        files = export_usdz._write_textures(scene, used, scratch)
-        materials = export_usdz._define_materials(stage, scene, used, files, Report())
+        stage = Usd.Stage.CreateNew(str(scratch / usdz_writer.ROOT_LAYER))
+        usdz_writer._define_root(stage)
+        used = usdz_writer._used_materials(scene)
+        files = usdz_writer._write_textures(scene, used, scratch)
+        materials = usdz_writer._define_materials(stage, scene, used, files, Report())
         prototypes = {}
         for index, mesh in enumerate(scene.meshes):
             parts = [p for p in mesh.primitives if p.triangle_count]
             if not parts:
                 continue
             proto = stage.CreateClassPrim(f"/Prototypes/m{index}")
-            for n, batch in enumerate(export_usdz._batches(parts, scene.materials)):
+            for n, batch in enumerate(usdz_writer._batches(parts, scene.materials)):
                 usd_mesh = UsdGeom.Mesh.Define(stage, proto.GetPath().AppendChild(f"part{n}"))
-                export_usdz._write_geometry(usd_mesh, batch, np.eye(4), scene.materials[batch[0].material].double_sided)
-                export_usdz._bind(usd_mesh, batch, materials)
+                usdz_writer._write_geometry(usd_mesh, batch, np.eye(4), scene.materials[batch[0].material].double_sided)
+                usdz_writer._bind(usd_mesh, batch, materials)
             prototypes[index] = proto.GetPath()
         for n, instance in enumerate(scene.instances):
             if instance.mesh not in prototypes:
                 continue
-            xform = UsdGeom.Xform.Define(stage, f"{export_usdz.ROOT}/i{n}")
+            xform = UsdGeom.Xform.Define(stage, f"{usdz_writer.ROOT}/i{n}")
             xform.AddTransformOp().Set(_gf_matrix(instance.matrix))
             xform.GetPrim().GetReferences().AddInternalReference(prototypes[instance.mesh])
             xform.GetPrim().SetInstanceable(True)
         stage.GetRootLayer().Save()
-        export_usdz._package(path, scratch, [export_usdz.ROOT_LAYER, *dict.fromkeys(files.values())])
+        usdz_writer._package(path, scratch, [usdz_writer.ROOT_LAYER, *dict.fromkeys(files.values())])
 
 
 def _gf_matrix(matrix: np.ndarray) -> Gf.Matrix4d:
@@ -160,7 +160,7 @@ def chair_with_legs() -> Scene:
 
 def instancing_row(scene: Scene, scratch: Path) -> dict:
     baked, instanced = scratch / "baked.usdz", scratch / "instanced.usdz"
-    export_usdz.write_usdz(scene, baked, Report())
+    usdz_writer.write_usdz(scene, baked, Report())
     write_instanced(scene, instanced)
     low, high = scene.bounds()
     true_size = high - low

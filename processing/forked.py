@@ -26,6 +26,13 @@ import signal
 import threading
 from typing import Any, Callable
 
+# This process's ends of its children's pipes. Every fork closes them in the new child: a child
+# holding a copy of another child's request pipe keeps that child from seeing its request end
+# (found when usd-core's child waited for the geometric error's child to exit). Forks and closes
+# take the lock, so a fork never copies an end that is being closed.
+_parent_ends: set[int] = set()
+_ends_lock = threading.Lock()
+
 
 class Forked:
     """`build(*args)` in a child process, started now; `ask(method, *args)` then `result()`."""
@@ -42,11 +49,13 @@ class Forked:
     def _fork(self) -> None:
         request_read, self._request_write = os.pipe()
         self._answer_read, answer_write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(self._request_write)
-            os.close(self._answer_read)
-            _child(request_read, answer_write, self._build, self._args)
+        with _ends_lock:
+            pid = os.fork()
+            if pid == 0:
+                for fd in (self._request_write, self._answer_read, *_parent_ends):
+                    os.close(fd)
+                _child(request_read, answer_write, self._build, self._args)
+            _parent_ends.update((self._request_write, self._answer_read))
         os.close(request_read)
         os.close(answer_write)
         self._pid = pid
@@ -66,8 +75,9 @@ class Forked:
         payload = b""
         if self._pid is not None:
             self._writer.join()
-            with os.fdopen(self._answer_read, "rb") as pipe:
+            with open(self._answer_read, "rb", closefd=False) as pipe:
                 payload = pipe.read()
+            _close_parent_end(self._answer_read)
             os.waitpid(self._pid, 0)
             self._pid = None
         method, args = self._request
@@ -83,17 +93,25 @@ class Forked:
         if self._writer is not None:
             self._writer.join()  # the pipe broke with the child: the write ends
         else:
-            os.close(self._request_write)
-        os.close(self._answer_read)
+            _close_parent_end(self._request_write)
+        _close_parent_end(self._answer_read)
         self._pid = None
 
 
 def _write_all(fd: int, payload: bytes) -> None:
     try:
-        with os.fdopen(fd, "wb") as pipe:
+        with open(fd, "wb", closefd=False) as pipe:
             pipe.write(payload)
     except BrokenPipeError:  # the child died or was cancelled; `result` falls back
         pass
+    finally:
+        _close_parent_end(fd)
+
+
+def _close_parent_end(fd: int) -> None:
+    with _ends_lock:
+        _parent_ends.discard(fd)
+        os.close(fd)
 
 
 def _child(request_read: int, answer_write: int, build: Callable[..., Any], args: tuple) -> None:

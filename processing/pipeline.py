@@ -8,7 +8,9 @@ files exactly as they will be published.
 
 `ingest` and `preflight` come first and are light: a file they refuse costs its job
 milliseconds. The steps after them are imported when they first run, because the 3D libraries
-they use (trimesh, SciPy, usd-core) take seconds to import in every fresh conversion process.
+they use (trimesh, meshoptimizer, usd-core) take seconds to import in every fresh conversion
+process; usd-core is loaded by a forked child started right after preflight (`export_usdz`), so
+its import overlaps the geometry steps instead of following them.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import ingest, preflight
+from . import export_usdz, ingest, preflight
+from .forked import Forked
 from .report import Report, scene_stats
 from .scene import Scene
 from .settings import Settings
@@ -34,6 +37,8 @@ class Conversion:
     upload: ingest.Upload | None = None
     scene: Scene | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
+    usd_core: Forked | None = None  # the process that writes the USDZ (`export_usdz`)
+    usdz_checked: dict | None = None  # its problems and size, for `validate`
 
 
 Step = Callable[[Conversion, Settings], None]
@@ -79,12 +84,17 @@ def convert(
             with conv.report.step(name, conv.scene) as record:
                 step(conv, settings)
                 record.triangles_after = conv.scene.triangle_count if conv.scene else None
+            if name == "preflight":
+                export_usdz.start(conv)  # usd-core loads in a child while the geometry steps run
             if name == "load":
                 conv.report.input = scene_stats(conv.scene)
         conv.report.settle()
     except BaseException:
         conv.report.abandon()
         raise
+    finally:
+        if conv.usd_core is not None:
+            conv.usd_core.cancel()  # answered: nothing to do; otherwise the child is not needed
     conv.report.output = {**scene_stats(conv.scene), "files": _file_sizes(conv.outputs)}
     report_path = conv.workdir / "report.json"
     report_path.write_text(json.dumps(conv.report.as_dict(), indent=2))

@@ -4,8 +4,9 @@
 - GLB: re-read from its bytes (header and chunk lengths, every accessor inside its buffer view,
   every index inside its vertex range), and the world size measured on it — that measurement is
   the `dimensions_m` a product shows;
-- USDZ: the package rules, ARKit rules and usd-core's validators (`usdz_checks`), and its world
-  bounding box equal to the GLB's (a USDZ at the wrong size is the top AR complaint).
+- USDZ: the package rules, ARKit rules and usd-core's validators (`usdz_checks`, run on the
+  written file by the process that wrote it: `export_usdz`), and its world bounding box equal to
+  the GLB's (a USDZ at the wrong size is the top AR complaint).
 The Khronos glTF-Validator (Node) runs over every output in the test suite, not here: the
 pipeline stays pure Python.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import errors, usdz_checks
+from . import errors
 from .errors import ConversionError
 from .preflight import read_gltf_json
 from .settings import Limits, Settings
@@ -27,13 +28,13 @@ _COMPONENT_DTYPES = {5120: "<i1", 5121: "<u1", 5122: "<i2", 5123: "<u2", 5125: "
 
 
 def run(conv, settings: Settings) -> None:
-    glb, usdz = conv.outputs["glb"], conv.outputs["usdz"]
+    glb = conv.outputs["glb"]
     problems = check_glb_structure(glb) + check_glb_structure(conv.outputs["glb_web"])
     glb_size, glb_triangles = measure_glb(glb)
     if glb_triangles > settings.max_triangles:
         problems.append(f"GLB has {glb_triangles} triangles, over the budget of {settings.max_triangles}")
-    usdz_problems = usdz_checks.check_usdz(usdz)
-    usd_size = np.array(usdz_checks.usdz_stats(usdz)["size"])
+    usdz_problems = list(conv.usdz_checked["problems"])
+    usd_size = np.array(conv.usdz_checked["size"])
     if not np.allclose(usd_size, glb_size, rtol=SIZE_TOLERANCE, atol=1e-6):
         usdz_problems.append(f"USDZ size {usd_size.round(4).tolist()} m differs from the GLB's {glb_size.round(4).tolist()} m")
     conv.report.validation = {"glb": {"errors": problems, "triangles": glb_triangles},

@@ -12,7 +12,7 @@ import pytest
 from pxr import Gf, Usd, UsdGeom, UsdShade
 
 from processing import export_usdz
-from processing.export_usdz import write_usdz
+from processing.usdz_writer import write_usdz
 from processing.report import Report
 from processing.scene import Instance, Material, Mesh, Primitive, Scene, transform_points
 from processing.settings import Settings
@@ -293,11 +293,29 @@ def test_unencoded_texture_is_a_programming_error(textured_box_scene, tmp_path):
 
 
 def test_run_writes_model_usdz_into_the_workdir(textured_box_scene, tmp_path):
-    conv = SimpleNamespace(scene=textured_box_scene, workdir=tmp_path, report=Report(), outputs={})
+    conv = SimpleNamespace(scene=textured_box_scene, workdir=tmp_path, report=Report(), outputs={}, usd_core=None)
     export_usdz.run(conv, Settings())
     assert conv.outputs["usdz"] == tmp_path / "model.usdz"
     assert [p.name for p in tmp_path.iterdir()] == ["model.usdz"]  # scratch files removed
     assert check_usdz(conv.outputs["usdz"]) == []
+
+
+def test_run_reports_the_writers_warnings_and_the_checks_for_validate(textured_box_scene, tmp_path):
+    textured_box_scene.meshes[0].primitives[0].uvs = None  # a texture with nothing to map it
+    conv = SimpleNamespace(scene=textured_box_scene, workdir=tmp_path, report=Report(), outputs={}, usd_core=None)
+    export_usdz.start(conv)
+    export_usdz.run(conv, Settings())
+    assert any("no UVs" in w for w in conv.report.warnings)
+    assert conv.usdz_checked == {"problems": [], "size": pytest.approx(list(usdz_stats(conv.outputs["usdz"])["size"]))}
+
+
+def test_run_raises_the_writers_error_here(textured_box_scene, tmp_path):
+    textured_box_scene.textures[0].encoded = None
+    conv = SimpleNamespace(scene=textured_box_scene, workdir=tmp_path, report=Report(), outputs={}, usd_core=None)
+    export_usdz.start(conv)
+    with pytest.raises(ValueError, match="textures step"):
+        export_usdz.run(conv, Settings())
+    assert "usdz" not in conv.outputs
 
 
 def test_a_100k_triangle_mesh_is_fast(textured_box_scene, tmp_path):

@@ -2,6 +2,7 @@
 behind when that child fails, dies or is no longer wanted."""
 import os
 import signal
+import threading
 
 import numpy as np
 import pytest
@@ -66,3 +67,17 @@ def test_cancel_ends_and_reaps_the_child(asked, no_child_left):
     if asked:
         pending.ask("add", np.ones(2_000_000, dtype=np.int64))
     pending.cancel()
+
+
+def test_a_later_child_does_not_hold_an_earlier_childs_request_open(no_child_left):
+    """The earlier child reads its request to the end: a later fork holding a copy of the write end
+    would keep it waiting until that later child exits (here: never, it is waiting too)."""
+    earlier = Forked(Summer, 1)
+    later = Forked(Summer, 2)  # alive, waiting for its own request
+    earlier.ask("add", np.ones(3, dtype=np.int64))
+    answered = threading.Thread(target=earlier.result, daemon=True)
+    answered.start()
+    answered.join(timeout=30)
+    later.cancel()
+    assert not answered.is_alive(), "the earlier child never saw its request end"
+    assert earlier.result()[2] == 4

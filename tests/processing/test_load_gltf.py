@@ -218,7 +218,8 @@ def test_a_malformed_transform_fails_with_a_code(tmp_path):
 
 # --- a GLB conversion without trimesh -------------------------------------------------------------
 
-def test_a_glb_conversion_never_imports_trimesh(tmp_path):
+def test_a_glb_conversion_never_imports_trimesh_nor_usd_core_here(tmp_path):
+    """trimesh is not needed for glTF; usd-core is loaded by export_usdz's forked child only."""
     source = tmp_path / "upload.glb"
     material = {"name": "veneer", "pbrMetallicRoughness": {"baseColorTexture": {"index": 0}}}
     source.write_bytes(quad_glb(material))
@@ -230,6 +231,8 @@ def test_a_glb_conversion_never_imports_trimesh(tmp_path):
         f"conv = convert(Path({str(source)!r}), Path({str(tmp_path / 'out')!r}), Settings())\n"
         "assert conv.report.validation['glb']['triangles'] == 2, conv.report.validation\n"
         "assert 'trimesh' not in sys.modules, 'trimesh was imported'\n"
+        "assert 'pxr' not in sys.modules, 'usd-core was imported'\n"
+        "assert conv.report.validation['usdz']['errors'] == [], conv.report.validation\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

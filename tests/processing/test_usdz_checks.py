@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from pxr import Sdf, Sdr, Usd, UsdGeom, UsdShade, UsdValidation
 
-from processing.export_usdz import write_usdz
+from processing.usdz_writer import write_usdz
 from processing.report import Report
 from processing.usdz_checks import ALLOWED_SHADERS, VALIDATION_KEYWORDS, check_usdz
 

@@ -19,7 +19,7 @@ from PIL import Image
 from pxr import Tf, Usd, UsdGeom, UsdShade
 
 from processing.export_glb import write_glb
-from processing.export_usdz import write_usdz
+from processing.usdz_writer import write_usdz
 from processing.ingest import MODEL_FORMATS
 from processing.pipeline import convert
 from processing.report import Report
