@@ -69,6 +69,21 @@ def test_convert_refused_input_exits_1_with_the_code(tmp_path: Path, capsys):
     assert capsys.readouterr().err.splitlines()[-1].startswith("error UNSUPPORTED_FORMAT: ")
 
 
+def test_the_script_leaves_at_once_after_convert_with_everything_written(tmp_path: Path):
+    """`console` skips interpreter teardown after convert: the table, the files and the exit code
+    must all be there, and no process left behind."""
+    source = tmp_path / "cube.stl"
+    source.write_bytes(trimesh.creation.box(extents=(100, 100, 100)).export(file_type="stl"))
+    out = tmp_path / "out"
+    done = _vitrine3d("convert", str(source), "-o", str(out), "--unit", "cm", env={})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(f"{out / 'report.json'}")
+    assert "[100%] done" in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["model.glb", "model.usdz", "model.web.glb", "report.json"]
+    refused = _vitrine3d("convert", str(tmp_path / "out" / "report.json"), "-o", str(tmp_path / "x"), env={})
+    assert refused.returncode == 1 and refused.stderr.splitlines()[-1].startswith("error UNSUPPORTED_FORMAT: ")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
