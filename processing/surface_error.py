@@ -18,7 +18,9 @@ on long slivers, float32 against float64). Sampling computes face areas per comp
 corners only for the chosen faces (1.05 s -> ~0.3 s on 1.9M faces). Tried and dropped with
 libigl: splitting long triangles before building the tree (no gain); k-d trees of triangle
 centres grouped by radius (slower on CAD slivers). Repeated faces are left out of the trees (same
-points, fewer boxes: a third off the chair's queries).
+points, fewer boxes: a third off the chair's queries), and queries run in Z-order (half the CPU
+again on the chair, whose 20k queries had cost 1.1 CPU-s; fcpw spreads a batch over every core).
+A search radius guessed from the simplifier's error did not speed fcpw's queries up at all.
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ class SurfaceReference:
     def __init__(self, placed: list[tuple[Instance, Primitive]], samples: int):
         self.vertices, self.faces = world_triangles(placed)
         self.samples = samples
-        self.points = sample_surface(self.vertices, self.faces, samples, 0)
+        self.points = spatially_sorted(sample_surface(self.vertices, self.faces, samples, 0))
         low, high = column_extremes(self.vertices)
         self.diagonal = float(np.linalg.norm(high - low))
         self.centre = (high + low) / 2
@@ -75,11 +77,29 @@ class SurfaceReference:
         """Symmetric Hausdorff and mean distance between the original and `simplified`, as
         fractions of the original's bounding-box diagonal."""
         vb, fb = simplified
-        pb = sample_surface(vb, fb, self.samples, 1)
+        pb = spatially_sorted(sample_surface(vb, fb, self.samples, 1))
         dab = _distances(_tree(vb - self.centre, distinct_faces(fb)), self.points - self.centre)
         dba = _distances(self.tree, pb - self.centre)
         return {"hausdorff": float(max(dab.max(), dba.max()) / self.diagonal),
                 "mean": float((dab.mean() + dba.mean()) / 2 / self.diagonal), "samples": self.samples}
+
+
+def spatially_sorted(points: np.ndarray) -> np.ndarray:
+    """The points along a Z-order (Morton) curve over their box, 10 bits per axis. Queries that
+    follow each other then walk the same branches of the tree, still in cache: on the chair stress
+    model 20k queries took 0.55 CPU-s instead of 1.12 (fcpw runs a batch on every core). The
+    figures do not depend on the order."""
+    low, high = column_extremes(points)
+    cells = ((points - low) / np.maximum(high - low, 1e-30) * 1023).astype(np.uint64)
+    return points[np.argsort(_spread_bits(cells[:, 0]) | _spread_bits(cells[:, 1]) << 1 | _spread_bits(cells[:, 2]) << 2)]
+
+
+def _spread_bits(x: np.ndarray) -> np.ndarray:
+    """Bits 0-9 of `x` moved to bits 0, 3, 6, ... 27 (room for two more axes between them)."""
+    x = (x | x << 16) & 0x30000FF
+    x = (x | x << 8) & 0x300F00F
+    x = (x | x << 4) & 0x30C30C3
+    return (x | x << 2) & 0x9249249
 
 
 def distinct_faces(faces: np.ndarray) -> np.ndarray:

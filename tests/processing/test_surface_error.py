@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from processing.scene import Instance, Primitive
-from processing.surface_error import SurfaceReference, distinct_faces, sample_surface, world_triangles
+from processing.surface_error import (
+    SurfaceReference,
+    distinct_faces,
+    sample_surface,
+    spatially_sorted,
+    world_triangles,
+)
 
 from .inputs import sphere
 
@@ -73,3 +79,11 @@ def test_distances_agree_with_libigl_the_benchmarks_oracle():
     mean = (dab.mean() + dba.mean()) / 2 / reference.diagonal
     assert ours["hausdorff"] == pytest.approx(hausdorff, rel=1e-4)
     assert ours["mean"] == pytest.approx(mean, rel=1e-4)
+
+
+def test_points_are_reordered_along_a_curve_and_nothing_else():
+    points = np.random.default_rng(3).random((5000, 3)) * (2.0, 1.0, 0.5)
+    ordered = spatially_sorted(points)
+    assert sorted(map(tuple, ordered)) == sorted(map(tuple, points))  # the same points
+    step = np.linalg.norm(np.diff(ordered, axis=0), axis=1).mean()
+    assert step < np.linalg.norm(np.diff(points, axis=0), axis=1).mean() / 5  # neighbours follow each other
