@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import shutil
 import sys
@@ -43,19 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     return args.run(args)
 
-
-def console() -> None:
-    """The `vitrine3d` script. After `convert` the process leaves without tearing the interpreter
-    down: freeing every module and array took 0.15-0.2 s of a 2.5 s run on the stress models
-    (issue 3's benchmark times whole processes), and a conversion leaves nothing to clean up —
-    its children are reaped and its files closed before `main` returns."""
-    args = _parser().parse_args()
-    code = args.run(args)
-    if args.run is _convert:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
 
 
 def _parser() -> argparse.ArgumentParser:

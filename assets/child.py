@@ -63,6 +63,10 @@ def main(argv: list[str]) -> int:
     job = json.loads(Path(JOB_FILE).read_text())
     _limit_resources(job["memory_bytes"], job["cpu_seconds"], _file_bytes(job))
     print(f"isolation: {_isolate(job.get('private_root'))}", file=sys.stderr)
+    if not job.get("convert"):  # the pipeline's: its usd-core process loads while we import
+        from processing import usd_core  # standard library only (see its note)
+
+        usd_core.start_early()
 
     result = None
     try:

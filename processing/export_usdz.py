@@ -1,9 +1,10 @@
 """export_usdz: the product's USDZ, written and checked by a process that loaded usd-core early.
 
 Importing usd-core costs 0.5-0.8 s in every fresh conversion process: as long as all the geometry
-steps take on a 500k-triangle chair. So `start` (called by the pipeline right after preflight, so
-a refused file costs nothing) forks a process that imports it while load, repair, decimate and
-normals run here. This step then hands that process the finished scene; it writes the package
+steps take on a 500k-triangle chair. So the process that imports it is forked early: by the
+`vitrine3d` script and the service's conversion process before their own imports
+(`usd_core.start_early`), or else by `start` (called by the pipeline right after preflight), and
+it loads usd-core while load, repair, decimate and normals run here. This step then hands that process the finished scene; it writes the package
 (`usdz_writer`), checks the file as it will be published (`usdz_checks`: package, ARKit and
 usd-core's validators) and measures its size, and `validate` reads those figures. This process
 never loads usd-core. A child that fails or dies is replaced by the same work done here
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .forked import Forked
+from . import usd_core
 from .report import Report
 from .scene import Scene
 
@@ -41,8 +42,9 @@ class UsdCore:
 
 
 def start(conv) -> None:
-    """Fork the process that loads usd-core now; `run` gives it the scene later."""
-    conv.usd_core = Forked(UsdCore)
+    """The process that loads usd-core: the one `usd_core.start_early` forked, or one forked now;
+    `run` gives it the scene later."""
+    conv.usd_core = usd_core.take()
 
 
 def run(conv, settings) -> None:

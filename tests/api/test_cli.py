@@ -70,8 +70,8 @@ def test_convert_refused_input_exits_1_with_the_code(tmp_path: Path, capsys):
 
 
 def test_the_script_leaves_at_once_after_convert_with_everything_written(tmp_path: Path):
-    """`console` skips interpreter teardown after convert: the table, the files and the exit code
-    must all be there, and no process left behind."""
+    """api/script.py forks usd-core's process first and skips interpreter teardown after convert:
+    the table, the files and the exit code must all be there."""
     source = tmp_path / "cube.stl"
     source.write_bytes(trimesh.creation.box(extents=(100, 100, 100)).export(file_type="stl"))
     out = tmp_path / "out"

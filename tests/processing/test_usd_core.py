@@ -1,0 +1,46 @@
+"""usd_core: the usd-core process started early is the one the USDZ step uses, and one nobody
+takes does not outlive its parent."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from processing import usd_core
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_take_returns_the_process_started_early_once_then_new_ones():
+    usd_core.start_early()
+    early = usd_core._early
+    first, second = usd_core.take(), usd_core.take()
+    try:
+        assert first is early and second is not early
+        assert usd_core._early is None
+    finally:
+        first.cancel()
+        second.cancel()
+
+
+def test_the_script_starts_it_before_importing_numpy_and_one_never_taken_ends_with_its_parent():
+    script = (
+        "import sys\n"
+        "from processing import usd_core\n"
+        "usd_core.start_early()\n"
+        "assert 'numpy' not in sys.modules and 'pydantic' not in sys.modules\n"
+        "print(usd_core._early._pid)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    child = Path(f"/proc/{int(done.stdout)}")
+    deadline = time.monotonic() + 60  # it finishes importing usd-core, finds its request pipe closed, leaves
+    while _state(child) not in ("Z", "gone") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _state(child) in ("Z", "gone")
+
+
+def _state(proc: Path) -> str:
+    try:
+        return proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
