@@ -12,10 +12,13 @@ KHR_mesh_quantization, KHR_texture_transform-dequantised UVs or WebP.
   below what a phone shows (gltfpack's default too).
 - Normals: 8-bit octahedral (the EXT_meshopt_compression OCTAHEDRAL filter, gltfpack's default):
   at most 1.2° off (8-bit x, y, z: 0.4°), but two varying bytes instead of three compress about
-  a third smaller. A part whose every corner's normal is its own face's (flat-shaded: a box, most
-  CAD panels) is written without normals: glTF requires viewers to draw such a primitive with
-  flat normals, which is the same picture, and its vertices then merge across the creases (issue
-  3: the web bytes of normal-less sources, where we compute crease normals and gltfpack writes none).
+  a third smaller. Triangles whose every corner's normal is their face's own (flat-shaded: a box,
+  most CAD panels) are written without normals: glTF requires viewers to draw such a primitive
+  with flat normals, which is the same picture, and its vertices then merge across the creases.
+  A part flat all over loses its normals; a part flat in places is split in two primitives (same
+  material) when that saves 15% of its vertex bytes (`SPLIT_GAIN`). Issue 3: the web bytes of
+  normal-less sources, where we compute crease normals and gltfpack writes none — the CAD counter
+  went from 97 to 52 KB, gltfpack -cc's flat-shaded file is 27 KB.
 - UVs: 12-bit integers over each material's UV range (more bits when UVs tile over a wider range,
   float beyond 16), mapped back by KHR_texture_transform on that material's textures, as gltfpack
   does. Primitives whose material has no texture drop their UVs: nothing reads them.
@@ -42,6 +45,11 @@ from .settings import Settings
 POSITION_BITS = 14
 NORMAL_BITS = 8
 FLAT_DEGREES = 0.5  # well inside the octahedral normals' own error (1.2 degrees)
+# A part's flat triangles get a primitive of their own when that cuts its vertex bytes by 15%:
+# below that, the second primitive's JSON and the vertices both halves repeat along their border
+# ate the gain (measured: bunny, suzanne, fandisk grew 3-19% at estimates of 0.94-1.08; the CAD
+# counter shrank 47% at 0.39, the stress chair 2% at 0.82).
+SPLIT_GAIN = 0.85
 UV_BITS = 12  # per unit of UV range: 4096 steps, under half a texel of a 2048 px texture
 WEBP_QUALITY = 85
 WEBP_EFFORT = 2  # libwebp method 0-6: 4 took 2 s on a 2048 px texture for ~3% fewer bytes
@@ -63,8 +71,8 @@ def run(conv, settings: Settings) -> None:
         dropped.append(f"UVs quantised to {UV_BITS}+ bits over each material's UV range")
     if writer.dropped_uvs:
         dropped.append("UVs of parts whose material has no texture")
-    if writer.flat_parts:
-        dropped.append(f"normals of {writer.flat_parts} flat-shaded part(s): viewers compute the same face normals")
+    if writer.flat_triangles:
+        dropped.append(f"normals of {writer.flat_triangles:,} flat-shaded triangles: viewers compute the same face normals")
     if writer.webp_images:
         dropped.append(f"{len(writer.webp_images)} of {len(conv.scene.textures)} texture(s) re-encoded as WebP")
     conv.report.note(bytes=path.stat().st_size, dropped=dropped)
@@ -83,7 +91,7 @@ class WebGlbWriter(GlbWriter):
         self.webp_images: set[int] = set()
         self._images_written = 0
         self.quantised_uvs = self.dropped_uvs = False
-        self.flat_parts = 0
+        self.flat_triangles = 0
 
     def to_bytes(self) -> bytes:
         super().to_bytes()
@@ -132,11 +140,12 @@ class WebGlbWriter(GlbWriter):
         step = max(float((high - low).max()) / (2 ** POSITION_BITS - 1),
                    self._world_step / self._largest_scale.get(id(mesh), 1.0))
         self._grid = (low, step)
-        mesh_id = super()._write_mesh(mesh)
-        primitives = self.gltf["meshes"][mesh_id]["primitives"]
+        primitives = [written for prim in mesh.primitives for written in self._shaded_primitives(prim)]
         # A part smaller than one grid step collapses entirely: nothing of it would be drawn.
         kept = [p for p in primitives if p is not None]
-        self.gltf["meshes"][mesh_id]["primitives"] = kept or [self._primitive(mesh.primitives[0], weld=False)]
+        self.gltf["meshes"].append({"name": mesh.name,
+                                    "primitives": kept or [self._primitive(mesh.primitives[0], weld=False)]})
+        mesh_id = len(self.gltf["meshes"]) - 1
         frame = np.diag([step, step, step, 1.0])
         frame[:3, 3] = low
         self.frames[mesh_id] = frame
@@ -145,13 +154,26 @@ class WebGlbWriter(GlbWriter):
     def _mesh_frame(self, mesh_id: int) -> np.ndarray:
         return self.frames[mesh_id]
 
-    def _primitive(self, prim: Primitive, weld: bool = True) -> dict | None:
+    def _shaded_primitives(self, prim: Primitive) -> list[dict | None]:
+        """`prim` written as one primitive, or as two when some of its triangles are flat-shaded
+        (every corner normal is the face's own): those go in a primitive without normals, which
+        viewers draw with the same face normals, and their vertices merge across the creases."""
+        if prim.normals is None:
+            return [self._primitive(prim)]
+        flat = flat_faces(prim)
+        if flat.all():
+            self.flat_triangles += len(flat)
+            return [self._primitive(prim, normals=False)]
+        if not flat.any() or _vertex_bytes(prim, flat) > SPLIT_GAIN * _vertex_bytes(prim, None):
+            return [self._primitive(prim)]
+        self.flat_triangles += int(flat.sum())
+        return [self._primitive(_faces_of(prim, flat), normals=False), self._primitive(_faces_of(prim, ~flat))]
+
+    def _primitive(self, prim: Primitive, weld: bool = True, normals: bool = True) -> dict | None:
         low, step = self._grid
         grid = np.round((prim.positions.astype(np.float64) - low) / step).astype(np.uint16)
         streams = {"POSITION": _padded(grid)}
-        if prim.normals is not None and flat_shaded(prim):
-            self.flat_parts += 1
-        elif prim.normals is not None:
+        if prim.normals is not None and normals:
             streams["NORMAL"] = meshopt.encode_filter_oct(prim.normals, NORMAL_BITS)
         frame = self.uv_frames.get(prim.material)
         if prim.uvs is not None and frame is None:
@@ -215,12 +237,29 @@ class WebGlbWriter(GlbWriter):
         return len(self.gltf["bufferViews"]) - 1
 
 
-def flat_shaded(prim: Primitive) -> bool:
-    """Whether every corner's normal is its face's own, within FLAT_DEGREES (a zero-area face has
-    no direction of its own, so a part with one keeps its normals)."""
+def flat_faces(prim: Primitive) -> np.ndarray:
+    """Per triangle: is every corner's normal its face's own, within FLAT_DEGREES (a zero-area face
+    has no direction of its own, so it keeps its normals)."""
     face, _ = face_normals(prim.positions, prim.faces)
     corners = prim.normals[prim.faces].astype(np.float64)
-    return bool(np.all(np.einsum("fkj,fj->fk", corners, face) > math.cos(math.radians(FLAT_DEGREES))))
+    return np.all(np.einsum("fkj,fj->fk", corners, face) > math.cos(math.radians(FLAT_DEGREES)), axis=1)
+
+
+def _vertex_bytes(prim: Primitive, flat: np.ndarray | None) -> int:
+    """Quantised vertex bytes (before compression) of `prim` written whole (`flat` None), or split
+    into its `flat` triangles without normals and the others with them."""
+    def stored(faces: np.ndarray, normals: bool) -> int:
+        columns = [prim.positions] + ([prim.normals] if normals else []) + ([prim.uvs] if prim.uvs is not None else [])
+        vertices = meshopt.unique_vertex_remap(faces, np.hstack(columns).astype(np.float32))[1] if len(faces) else 0
+        return vertices * (8 + 4 * normals + 4 * (prim.uvs is not None))
+
+    faces = np.ascontiguousarray(prim.faces, dtype=np.uint32)
+    return stored(faces, True) if flat is None else stored(faces[flat], False) + stored(faces[~flat], True)
+
+
+def _faces_of(prim: Primitive, chosen: np.ndarray) -> Primitive:
+    """The same vertices with only the `chosen` triangles (`codec_order` drops unused vertices)."""
+    return Primitive(prim.positions, prim.faces[chosen], prim.material, prim.normals, prim.uvs)
 
 
 def world_step(scene: Scene) -> float:

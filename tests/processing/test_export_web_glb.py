@@ -250,6 +250,36 @@ def test_small_parts_share_the_products_grid_step(tmp_path, instanced_scene):
     assert all(s <= steps[1] * (1 + 1e-9) for s in steps)
 
 
+def test_a_part_flat_in_places_is_split_into_a_flat_primitive_without_normals_and_a_smooth_one(tmp_path):
+    import trimesh
+
+    panel = trimesh.creation.box((1.0, 0.5, 0.04))
+    for _ in range(3):
+        panel = panel.subdivide()  # 768 flat triangles, their corners shared by many of them
+    knob = trimesh.creation.icosphere(1, radius=0.05)
+    knob.apply_translation((0.0, 0.0, 0.08))
+    part = trimesh.util.concatenate([panel, knob])  # one STL: one part, one material
+    conv = converted(tmp_path, binary_stl(part), Settings(unit="m"))
+    flat, smooth = sorted(decoded_primitives(conv.outputs["glb_web"]), key=lambda p: p["normals"] is not None)
+    assert flat["normals"] is None and len(flat["faces"]) == len(panel.faces)
+    assert len(flat["positions"]) == len(np.unique(panel.vertices.round(6), axis=0))  # merged across the edges
+    assert smooth["normals"] is not None and len(smooth["faces"]) == len(knob.faces)
+    assert flat["material"] == smooth["material"]
+    web = next(s for s in conv.report.as_dict()["steps"] if s["name"] == "export_web_glb")
+    assert f"normals of {len(panel.faces)} flat-shaded triangles: viewers compute the same face normals" in web["details"]["dropped"]
+    assert khronos_validate(decoded(conv.outputs["glb_web"]))[0]["numErrors"] == 0
+
+
+def test_a_part_with_few_flat_triangles_stays_one_primitive(tmp_path):
+    import trimesh
+
+    box = trimesh.creation.box((0.1, 0.1, 0.1))  # 12 flat triangles beside 1280 smooth ones: no gain
+    ball = trimesh.creation.icosphere(3, radius=0.3)
+    conv = converted(tmp_path, binary_stl(trimesh.util.concatenate([box, ball])), Settings(unit="m"))
+    (got,) = decoded_primitives(conv.outputs["glb_web"])
+    assert got["normals"] is not None and len(got["faces"]) == len(box.faces) + len(ball.faces)
+
+
 def test_flat_shaded_parts_go_without_normals_and_smooth_ones_keep_them(tmp_path):
     import trimesh
 
@@ -260,7 +290,7 @@ def test_flat_shaded_parts_go_without_normals_and_smooth_ones_keep_them(tmp_path
     assert got["normals"] is None  # every corner of a box is a crease: viewers draw the same flat faces
     assert len(got["positions"]) == 8 and len(got["faces"]) == 12  # corners merged across the creases
     web = next(s for s in box.report.as_dict()["steps"] if s["name"] == "export_web_glb")
-    assert "normals of 1 flat-shaded part(s): viewers compute the same face normals" in web["details"]["dropped"]
+    assert "normals of 12 flat-shaded triangles: viewers compute the same face normals" in web["details"]["dropped"]
     assert khronos_validate(decoded(box.outputs["glb_web"]))[0]["numErrors"] == 0
     ball = converted(tmp_path / "ball", binary_stl(sphere(3)), Settings(unit="m"))
     (got,) = decoded_primitives(ball.outputs["glb_web"])
