@@ -98,8 +98,9 @@ class GlbWriter:
         """The glTF texture showing `image` with wrap modes `wrap` (made on first use)."""
         if wrap not in self._samplers:
             self._samplers[wrap] = len(self.gltf.setdefault("samplers", []))
-            self.gltf["samplers"].append({"magFilter": 9729, "minFilter": 9987,
-                                          "wrapS": WRAP_CODES[wrap[0]], "wrapT": WRAP_CODES[wrap[1]]})
+            sampler = {"magFilter": 9729, "minFilter": 9987}
+            sampler.update({key: WRAP_CODES[mode] for key, mode in zip(("wrapS", "wrapT"), wrap) if mode != "repeat"})
+            self.gltf["samplers"].append(sampler)
         key = (image, self._samplers[wrap])
         if key not in self._textures:
             self._textures[key] = len(self.gltf.setdefault("textures", []))
@@ -119,7 +120,7 @@ class GlbWriter:
             attributes["TEXCOORD_0"] = self._accessor(np.ascontiguousarray(prim.uvs, dtype=np.float32), FLOAT, "VEC2", ARRAY_BUFFER)
         small = prim.vertex_count < 0xFFFF
         indices = np.ascontiguousarray(prim.faces.reshape(-1), dtype=np.uint16 if small else np.uint32)
-        return {"attributes": attributes, "mode": 4, "material": int(prim.material),
+        return {"attributes": attributes, "material": int(prim.material),
                 "indices": self._accessor(indices, UINT16 if small else UINT32, "SCALAR", ELEMENT_ARRAY_BUFFER)}
 
     def _write_node(self, name: str, mesh_id: int, mesh: Mesh, matrix: np.ndarray) -> None:
@@ -129,8 +130,9 @@ class GlbWriter:
             mesh_id = self._write_mesh(baked(mesh, matrix))
             trs = decompose(self._mesh_frame(mesh_id))
         if trs is not None:
-            translation, rotation, scale = trs
-            node.update({"translation": translation, "rotation": rotation, "scale": scale})
+            for key, value, default in zip(("translation", "rotation", "scale"), trs, _TRS_DEFAULTS):
+                if value != default:
+                    node[key] = float32_list(value)
         node["mesh"] = mesh_id
         self.gltf["nodes"].append(node)
         self.gltf["scenes"][0]["nodes"].append(len(self.gltf["nodes"]) - 1)
@@ -139,8 +141,10 @@ class GlbWriter:
         def ref(slot: str, image: int) -> dict:
             return {"index": self.texture_index(image, tuple(m.texture_wrap.get(slot, ("repeat", "repeat"))))}
 
-        pbr: dict = {"baseColorFactor": [float(c) for c in m.base_color_factor],
-                     "metallicFactor": float(m.metallic_factor), "roughnessFactor": float(m.roughness_factor)}
+        pbr: dict = {key: value for key, value, default in (
+            ("baseColorFactor", float32_list(m.base_color_factor), [1.0] * 4),
+            ("metallicFactor", float32(m.metallic_factor), 1.0),
+            ("roughnessFactor", float32(m.roughness_factor), 1.0)) if value != default}
         if m.base_color_texture is not None:
             pbr["baseColorTexture"] = ref("baseColorTexture", m.base_color_texture)
         if m.metallic_roughness_texture is not None:
@@ -182,6 +186,17 @@ def carried_extensions(m: Material) -> dict:
     return carried
 
 
+def float32(value: float) -> float:
+    """`value` as the float32 a viewer reads, written with the fewest digits that give it back
+    (0.00010301202 rather than 0.00010301202293688915: on a small model the JSON is a tenth of
+    the web file)."""
+    return float(str(np.float32(value)))
+
+
+def float32_list(values) -> list[float]:
+    return [float32(v) for v in values]
+
+
 def decompose(matrix: np.ndarray, tolerance: float = 1e-5):
     """Translation, unit quaternion (x, y, z, w) and scale of `matrix`, or None if it shears."""
     linear = matrix[:3, :3]
@@ -196,6 +211,9 @@ def decompose(matrix: np.ndarray, tolerance: float = 1e-5):
         return None
     quat = _quaternion(rotation)
     return [float(v) for v in matrix[:3, 3]], [float(v) for v in quat], [float(v) for v in scale]
+
+
+_TRS_DEFAULTS = ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0])  # glTF's: left out
 
 
 def _quaternion(r: np.ndarray) -> np.ndarray:

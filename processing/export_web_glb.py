@@ -200,7 +200,7 @@ class WebGlbWriter(GlbWriter):
                                      indices.itemsize, len(indices), "TRIANGLES", ELEMENT_ARRAY_BUFFER)
         self.gltf["accessors"].append({"bufferView": view, "componentType": UINT16 if small else UINT32,
                                        "count": int(len(indices)), "type": "SCALAR"})
-        return {"attributes": attributes, "mode": 4, "material": int(prim.material),
+        return {"attributes": attributes, "material": int(prim.material),
                 "indices": len(self.gltf["accessors"]) - 1}
 
     def _vertex_accessor(self, rows: np.ndarray, component: int, kind: str, normalized: bool = False,
