@@ -56,3 +56,20 @@ def test_crease_normals_are_flat_on_a_box_and_smooth_on_a_sphere():
     assert smooth.vertex_count == len(ball.vertices)  # no splits on a smooth surface
     radial = smooth.positions / np.linalg.norm(smooth.positions, axis=1)[:, None]
     assert np.einsum("ij,ij->i", radial, smooth.normals).min() > 0.99
+
+
+def test_a_curved_side_stays_smooth_where_it_meets_a_sharp_edge():
+    """A cylinder: every corner of its side is at the sharp rim, yet the side must shade round (one
+    radial normal per rim vertex), not as flat facets; the caps stay flat."""
+    import trimesh
+    sections = 24
+    can = trimesh.creation.cylinder(radius=0.5, height=1.0, sections=sections)
+    got = with_crease_normals(Primitive(can.vertices.astype(np.float32), can.faces.astype(np.uint32), 0), 40)
+    corner_normals = got.normals[got.faces.reshape(-1)].astype(np.float64)
+    corner_positions = got.positions[got.faces.reshape(-1)].astype(np.float64)
+    side = np.repeat(np.abs(can.face_normals[:, 2]) < 0.5, 3)
+    radial = corner_positions[side] * (1, 1, 0)
+    radial /= np.linalg.norm(radial, axis=1)[:, None]
+    assert np.einsum("ij,ij->i", corner_normals[side], radial).min() > np.cos(np.radians(0.1))
+    np.testing.assert_allclose(np.abs(corner_normals[~side][:, 2]), 1.0, atol=1e-6)
+    assert got.vertex_count == 4 * sections + 2  # each rim vertex: one side normal, one cap normal
