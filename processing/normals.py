@@ -29,6 +29,7 @@ from .settings import Settings
 
 CREASE_DEGREES = 40.0
 MAX_PAIRED = 64  # corners at one position compared pairwise (64² pairs at most per position)
+PAIRS_AT_ONCE = 1 << 21  # ~200 MB of temporaries at most, whatever the budget (5M triangles allowed)
 
 
 def run(conv, settings: Settings) -> None:
@@ -75,12 +76,15 @@ def _creased(corner_position: np.ndarray, corner_face: np.ndarray, weighted: np.
     starts = np.cumsum(sizes) - sizes
     mine = np.flatnonzero(sharp & (sizes[corner_position] <= MAX_PAIRED))
     valence = sizes[corner_position[mine]]
-    a = np.repeat(mine, valence)
-    b = order[starts[corner_position[a]] + np.arange(len(a)) - np.repeat(np.cumsum(valence) - valence, valence)]
-    near = np.einsum("ij,ij->i", corner_face[a], corner_face[b]) >= cos_crease
-    a, b = a[near], b[near]
-    summed = np.stack([np.bincount(a, weighted[b, k], minlength=len(normal)) for k in range(3)], axis=1)
-    normal[mine] = _unit(summed[mine])
+    for chunk in np.array_split(np.arange(len(mine)), 1 + int(valence.sum()) // PAIRS_AT_ONCE):
+        corners, counts = mine[chunk], valence[chunk]
+        local = np.repeat(np.arange(len(chunk)), counts)
+        partner = order[starts[corner_position[corners]][local] + np.arange(len(local))
+                        - np.repeat(np.cumsum(counts) - counts, counts)]
+        near = np.einsum("ij,ij->i", corner_face[corners][local], corner_face[partner]) >= cos_crease
+        local, partner = local[near], partner[near]
+        summed = np.stack([np.bincount(local, weighted[partner, k], minlength=len(chunk)) for k in range(3)], axis=1)
+        normal[corners] = _unit(summed)
     return normal
 
 

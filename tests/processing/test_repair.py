@@ -73,3 +73,16 @@ def test_a_curved_side_stays_smooth_where_it_meets_a_sharp_edge():
     assert np.einsum("ij,ij->i", corner_normals[side], radial).min() > np.cos(np.radians(0.1))
     np.testing.assert_allclose(np.abs(corner_normals[~side][:, 2]), 1.0, atol=1e-6)
     assert got.vertex_count == 4 * sections + 2  # each rim vertex: one side normal, one cap normal
+
+
+def test_crease_normals_are_the_same_when_computed_a_few_pairs_at_a_time(monkeypatch):
+    """The pairwise pass runs in bounded chunks (a 5M-triangle budget must not need gigabytes)."""
+    import trimesh
+    from processing import normals
+    can = trimesh.creation.cylinder(radius=0.5, height=1.0, sections=40)
+    prim = Primitive(can.vertices.astype(np.float32), can.faces.astype(np.uint32), 0)
+    whole = with_crease_normals(prim, 40)
+    monkeypatch.setattr(normals, "PAIRS_AT_ONCE", 7)
+    chunked = with_crease_normals(prim, 40)
+    np.testing.assert_array_equal(chunked.normals, whole.normals)
+    np.testing.assert_array_equal(chunked.faces, whole.faces)
