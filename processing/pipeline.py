@@ -9,8 +9,9 @@ files exactly as they will be published.
 `ingest` and `preflight` come first and are light: a file they refuse costs its job
 milliseconds. The steps after them are imported when they first run, because the 3D libraries
 they use (trimesh, meshoptimizer, usd-core) take seconds to import in every fresh conversion
-process; usd-core is loaded by a forked child started right after preflight (`export_usdz`), so
-its import overlaps the geometry steps instead of following them.
+process. usd-core is never imported here: a forked child loads it (`usd_core`, `export_usdz`),
+started before anything heavy by the `vitrine3d` script and the service's conversion process, or
+else right after preflight, so its import overlaps this process's own instead of following it.
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def convert(
                 step(conv, settings)
                 record.triangles_after = conv.scene.triangle_count if conv.scene else None
             if name == "preflight":
-                export_usdz.start(conv)  # usd-core loads in a child while the geometry steps run
+                export_usdz.start(conv)  # the usd-core child: the one started early, or a new one
             if name == "load":
                 conv.report.input = scene_stats(conv.scene)
         conv.report.settle()
