@@ -18,13 +18,10 @@ import numpy as np
 
 from . import errors
 from .errors import ConversionError
-from .preflight import read_gltf_json
+from .preflight import COMPONENT_DTYPES, element_bytes, read_gltf_json
 from .settings import Limits, Settings
 
 SIZE_TOLERANCE = 1e-3
-_COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
-_TYPE_WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
-_COMPONENT_DTYPES = {5120: "<i1", 5121: "<u1", 5122: "<i2", 5123: "<u2", 5125: "<u4", 5126: "<f4"}
 
 
 def run(conv, settings: Settings) -> None:
@@ -59,7 +56,7 @@ def check_glb_structure(path) -> list[str]:
             problems.append(f"bufferView {index} runs past the binary chunk")
     for index, accessor in enumerate(gltf.get("accessors", [])):
         view = views[accessor["bufferView"]]
-        needed = accessor["count"] * _COMPONENT_BYTES[accessor["componentType"]] * _TYPE_WIDTH[accessor["type"]]
+        needed = accessor["count"] * element_bytes(accessor["componentType"], accessor["type"])
         if accessor.get("byteOffset", 0) + needed > view["byteLength"]:
             problems.append(f"accessor {index} does not fit its buffer view")
     problems += _non_unit_normals(gltf, binary)
@@ -123,7 +120,7 @@ def _node_matrix(node: dict) -> np.ndarray:
 def _positions(gltf: dict, binary: bytes, index: int) -> np.ndarray:
     accessor = gltf["accessors"][index]
     view = gltf["bufferViews"][accessor["bufferView"]]
-    dtype = np.dtype(_COMPONENT_DTYPES[accessor["componentType"]])
+    dtype = np.dtype(COMPONENT_DTYPES[accessor["componentType"]])
     points = np.ndarray((accessor["count"], 3), dtype, buffer=binary,
                         offset=view.get("byteOffset", 0) + accessor.get("byteOffset", 0),
                         strides=(view.get("byteStride", 3 * dtype.itemsize), dtype.itemsize)).astype(np.float64)
