@@ -51,6 +51,10 @@ class GlbWriter:
         }
 
     def to_bytes(self) -> bytes:
+        # Geometry first: the web flavour encodes its WebP images on other threads meanwhile.
+        mesh_ids = [self._write_mesh(mesh) for mesh in self.scene.meshes]
+        for inst in self.scene.instances:
+            self._write_node(inst.name, mesh_ids[inst.mesh], self.scene.meshes[inst.mesh], inst.matrix)
         self._write_textures()
         self.gltf["materials"] = [self._material_json(m) for m in self.scene.materials]
         used = sorted({name for m in self.gltf["materials"] for name in m.get("extensions", {})})
@@ -58,9 +62,6 @@ class GlbWriter:
             self.gltf["extensionsUsed"] = sorted(set(self.gltf.get("extensionsUsed", [])) | set(used))
         if not self.scene.textures:
             del self.gltf["images"]
-        mesh_ids = [self._write_mesh(mesh) for mesh in self.scene.meshes]
-        for inst in self.scene.instances:
-            self._write_node(inst.name, mesh_ids[inst.mesh], self.scene.meshes[inst.mesh], inst.matrix)
         self.gltf["buffers"] = [{"byteLength": len(self.binary)}]
         return _pack(self.gltf, bytes(self.binary))
 
