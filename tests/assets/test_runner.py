@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import signal
 import time
-from pathlib import Path
 
 from assets.models import Job
 from tests.assets import fake_conversions
+from tests.processing.children import alive
 
 GLB_HEADER = b"glTF\x02\x00\x00\x00"  # enough for the upload's format check; the fakes ignore it
 
@@ -83,7 +83,7 @@ def test_hanging_conversion_times_out_and_takes_its_children_along(start_api, ap
     job = api.wait_for_job(job_id)
     assert job["error"]["code"] == "TIMEOUT"
     assert time.monotonic() - started < 2.5 + 2.0  # hard timeout plus slack
-    assert not _alive(int(pid_file.read_text()))
+    assert not alive(int(pid_file.read_text()))
     assert list((app_settings.data_dir / "jobs").iterdir()) == []
 
 
@@ -145,7 +145,7 @@ def test_shutdown_kills_the_conversion_and_the_next_start_runs_it_again(start_ap
         time.sleep(0.02)
     first.close()
 
-    assert not _alive(int(pid_file.read_text()))
+    assert not alive(int(pid_file.read_text()))
     with first.app.state.sessions() as session:
         assert session.get(Job, job_id).status == "queued"
     second = start_api(key=first.key)
@@ -170,11 +170,3 @@ def _mark_running(api, job_id: str, attempts: int) -> None:
         job.status, job.attempts = "running", attempts
         session.commit()
 
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie waiting for its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"

@@ -1,5 +1,6 @@
-"""The processes this test process has started and not yet reaped (zombies included), read from
-/proc: other tests' servers live beside them, so a test compares the set before and after."""
+"""Processes as /proc shows them: the ones this test process has started and not yet reaped
+(zombies included; other tests' servers live beside them, so a test compares the set before and
+after), and whether a process is still alive."""
 import os
 from pathlib import Path
 
@@ -14,3 +15,12 @@ def child_pids() -> set[int]:
         if int(fields[1]) == os.getpid():
             children.add(int(stat.parent.name))
     return children
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

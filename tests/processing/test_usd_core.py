@@ -7,6 +7,8 @@ from pathlib import Path
 
 from processing import usd_core
 
+from .children import alive
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,15 +34,8 @@ def test_the_script_starts_it_before_importing_numpy_and_one_never_taken_ends_wi
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    child = Path(f"/proc/{int(done.stdout)}")
+    child = int(done.stdout)
     deadline = time.monotonic() + 60  # it finishes importing usd-core, finds its request pipe closed, leaves
-    while _state(child) not in ("Z", "gone") and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _state(child) in ("Z", "gone")
-
-
-def _state(proc: Path) -> str:
-    try:
-        return proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return "gone"
+    assert not alive(child)
