@@ -19,9 +19,14 @@ KHR_mesh_quantization, KHR_texture_transform-dequantised UVs or WebP.
   material) when that saves 15% of its vertex bytes (`SPLIT_GAIN`). Issue 3: the web bytes of
   normal-less sources, where we compute crease normals and gltfpack writes none — the CAD counter
   went from 97 to 52 KB, gltfpack -cc's flat-shaded file is 27 KB.
-- UVs: 12-bit integers over each material's UV range (more bits when UVs tile over a wider range,
-  float beyond 16), mapped back by KHR_texture_transform on that material's textures, as gltfpack
-  does. Primitives whose material has no texture drop their UVs: nothing reads them.
+- UVs: integers over each material's UV range, mapped back by KHR_texture_transform on that
+  material's textures, as gltfpack does. The step is half a texel of the material's largest
+  texture (12 bits per UV unit for 2048 px, fewer for smaller ones, never under 8), so UVs tiled
+  over a wide range stay in 16 bits: where half a texel does not fit, one texel does (a fabric
+  tiled 20 times at 2048 px), and only beyond that are UVs float. gltfpack spends 12 bits on the
+  whole range whatever it is. Issue 3: a chair whose UVs span 24 units had float UVs at 6.5
+  compressed bytes a vertex, 2.7 in 13 bits (web 187 -> 139 KB). Primitives whose material has no
+  texture drop their UVs: nothing reads them.
 - After quantisation, vertices that became byte-identical are merged and triangles that collapsed
   are dropped; triangles are then ordered in strips and vertices by first use — the order meshopt's
   codecs (vertex v0, index v1) compress best. That also makes gzip/brotli on the wire more effective.
@@ -52,7 +57,8 @@ FLAT_DEGREES = 0.5  # well inside the octahedral normals' own error (1.2 degrees
 # ate the gain (measured: bunny, suzanne, fandisk grew 3-19% at estimates of 0.94-1.08; the CAD
 # counter shrank 47% at 0.39, the stress chair 2% at 0.82).
 SPLIT_GAIN = 0.85
-UV_BITS = 12  # per unit of UV range: 4096 steps, under half a texel of a 2048 px texture
+UV_STEPS_PER_TEXEL = 2  # a UV step is half a texel: 4096 steps per unit for 2048 px (12 bits)
+MIN_UV_BITS = 8  # per UV unit, however small the texture
 WEBP_QUALITY = 85
 WEBP_EFFORT = 2  # libwebp method 0-6: 4 took 2 s on a 2048 px texture for ~3% fewer bytes
 BYTE = 5120
@@ -70,7 +76,7 @@ def run(conv, settings: Settings) -> None:
                f"normals quantised to {NORMAL_BITS}-bit octahedral",
                "vertices identical after quantisation merged, triangles that collapsed dropped"]
     if writer.quantised_uvs:
-        dropped.append(f"UVs quantised to {UV_BITS}+ bits over each material's UV range")
+        dropped.append("UVs quantised to half a texel (at most one where UVs tile widely) over each material's UV range")
     if writer.dropped_uvs:
         dropped.append("UVs of parts whose material has no texture")
     if writer.flat_triangles:
@@ -289,13 +295,16 @@ def largest_scales(scene: Scene) -> dict[int, float]:
 
 
 class UvFrame:
-    """How one material's UVs are stored: `bits`-bit integers over [offset, offset + range] in a
-    normalised uint16, read back by KHR_texture_transform's `scale` and `offset`; or, when the
-    range is too wide for 16 bits at UV_BITS per unit, float32 (`scale` is None)."""
+    """How one material's UVs are stored: integers of `bits` bits over [offset, offset + range] in
+    a normalised uint16, read back by KHR_texture_transform's `scale` and `offset`; or float32
+    (`scale` is None) when even a one-texel step over that range needs more than 16 bits.
+    `texel_bits` is the bits per UV unit that make a step half a texel."""
 
-    def __init__(self, low: np.ndarray, high: np.ndarray):
+    def __init__(self, low: np.ndarray, high: np.ndarray, texel_bits: int):
         extent = np.maximum(high - low, 1e-6)
-        bits = UV_BITS + max(0, math.ceil(math.log2(float(extent.max()))))
+        bits = texel_bits + max(0, math.ceil(math.log2(float(extent.max()))))
+        if bits == 17:  # one texel per step still fits 16 bits
+            bits = 16
         self.offset = low
         self.levels = 2 ** bits - 1
         self.extent = extent
@@ -313,7 +322,14 @@ def uv_frame(scene: Scene, material: int) -> UvFrame | None:
     if not uvs:
         return None
     return UvFrame(np.min([u.min(axis=0) for u in uvs], axis=0).astype(np.float64),
-                   np.max([u.max(axis=0) for u in uvs], axis=0).astype(np.float64))
+                   np.max([u.max(axis=0) for u in uvs], axis=0).astype(np.float64),
+                   texel_bits(scene, scene.materials[material]))
+
+
+def texel_bits(scene: Scene, material: Material) -> int:
+    """Bits per UV unit for a step of half a texel of the material's largest texture."""
+    edge = max(max(scene.textures[t].image.size) for t in material.texture_slots().values())
+    return max(MIN_UV_BITS, math.ceil(math.log2(UV_STEPS_PER_TEXEL * edge)))
 
 
 def codec_order(faces: np.ndarray, streams: dict[str, np.ndarray], weld: bool = True,

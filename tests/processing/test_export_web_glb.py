@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from scipy.spatial import cKDTree
 
-from processing.export_web_glb import POSITION_BITS, WebGlbWriter
-from processing.scene import Instance, Material, Mesh, Primitive, Scene
+from processing.export_web_glb import POSITION_BITS, WebGlbWriter, texel_bits
+from processing.scene import Instance, Material, Mesh, Primitive, Scene, Texture
 from processing.settings import Settings
 from processing.validate import measure_glb
 
@@ -157,16 +157,18 @@ def grid_primitive(x: float, material: int, uv_low: float, uv_high: float, seed:
 def test_decoded_vertices_match_the_scene_within_quantisation_error(tmp_path):
     scene = single_mesh_scene(
         [grid_primitive(0.0, 0, 0.0, 1.0, 1), grid_primitive(2.5, 1, -2.0, 3.0, 2),
-         grid_primitive(5.0, 2, 0.0, 1.0, 3), grid_primitive(7.5, 3, 0.0, 40.0, 4)],
+         grid_primitive(5.0, 2, 0.0, 1.0, 3), grid_primitive(7.5, 3, 0.0, 300.0, 4),
+         grid_primitive(10.0, 4, 0.0, 1000.0, 5)],
         [Material("photo", base_color_texture=0), Material("tiled", base_color_texture=1),
-         Material("plain"), Material("stretched", base_color_texture=0)],
+         Material("plain"), Material("stretched", base_color_texture=0), Material("smeared", base_color_texture=0)],
         [encoded_texture("photo.jpg", gradient_image(64), "JPEG"), encoded_texture("tile.png", gradient_image())])
     web = written(tmp_path, scene)
     gltf = gltf_json(web)
     assert "KHR_texture_transform" in gltf["extensionsRequired"]
-    step = 9.5 / (2 ** POSITION_BITS - 1)  # the mesh's longest extent over the 14-bit grid
-    # UV steps: 12 bits per unit of range ([0, 1] → 12 bits, [-2, 3] → 15 bits); 40 units → float.
-    uv_tolerance = {0: 0.5 / 4095, 1: 0.5 * 5 / 32767, 3: 1e-6}
+    step = 12.0 / (2 ** POSITION_BITS - 1)  # the mesh's longest extent over the 14-bit grid
+    # UV steps: 8 bits per UV unit for these small textures ([0, 1] → 8 bits, [-2, 3] → 11 bits);
+    # 300 units need 17 bits for half a texel, so they get 16 (a step under one texel); 1000 → float.
+    uv_tolerance = {0: 0.5 / 255, 1: 0.5 * 5 / 2047, 3: 0.5 * 300 / 65535, 4: 1e-6}
     for got in decoded_primitives(web):
         source = scene.meshes[0].primitives[got["material"]]
         distance, ids = cKDTree(source.positions).query(got["positions"])
@@ -179,6 +181,15 @@ def test_decoded_vertices_match_the_scene_within_quantisation_error(tmp_path):
             assert got["uvs"] is None  # untextured: nothing reads its UVs
         else:
             assert np.abs(got["uvs"] - source.uvs[ids]).max() <= uv_tolerance[got["material"]] + 1e-7
+
+
+def test_a_uv_step_is_half_a_texel_of_the_materials_largest_texture():
+    textures = [Texture("photo", Image.new("RGB", (2048, 1024))), Texture("detail", Image.new("RGB", (700, 700))),
+                Texture("swatch", Image.new("RGB", (16, 16)))]
+    scene = Scene(textures=textures)
+    assert texel_bits(scene, Material(base_color_texture=0, normal_texture=1)) == 12  # 4096 steps per unit
+    assert texel_bits(scene, Material(normal_texture=1)) == 11  # 1400 steps: 2048
+    assert texel_bits(scene, Material(base_color_texture=2)) == 8  # never fewer than 256 steps
 
 
 def test_vertices_identical_after_quantisation_merge_and_collapsed_triangles_go(tmp_path):
@@ -222,7 +233,7 @@ def test_every_texture_slot_reads_the_dequantised_uvs(tmp_path, pbr_scene):
     infos = [pbr["baseColorTexture"], pbr["metallicRoughnessTexture"],
              material["normalTexture"], material["occlusionTexture"], material["emissiveTexture"]]
     transforms = [info["extensions"]["KHR_texture_transform"] for info in infos]
-    assert transforms[0]["scale"] == pytest.approx([65535 / 4095] * 2)
+    assert transforms[0]["scale"] == pytest.approx([65535 / 255] * 2)  # UVs [0, 1], 16 px textures: 8 bits
     assert all(t == transforms[0] for t in transforms)
 
 
