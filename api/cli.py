@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--unit", choices=("mm", "cm", "m", "in", "ft"))
     convert.add_argument("--dimensions", type=_dimensions, metavar="WxHxD<unit>", help="e.g. 200x90x85cm")
     convert.add_argument("--max-triangles", type=int)
+    convert.add_argument("--web-textures", choices=("webp", "ktx2"),
+                         help="textures of the web GLB: webp (default) or ktx2 (compressed in video memory too)")
     convert.add_argument("--placement", choices=("floor", "wall"), default="floor")
     convert.add_argument("--up-axis", metavar="AXIS", help="the file's up direction, e.g. z or -y")
     convert.add_argument("--front", metavar="AXIS", help="the direction the product's front faces, e.g. -x")
@@ -250,6 +252,8 @@ def _convert(args: argparse.Namespace) -> int:
               "up_axis": args.up_axis, "front": args.front, "fit": args.fit}
     if args.max_triangles is not None:
         chosen["max_triangles"] = args.max_triangles
+    if args.web_textures is not None:
+        chosen["web_textures"] = args.web_textures
     try:
         settings = Settings(**chosen, limits=AppSettings().limits)
     except ValueError as exc:

@@ -74,6 +74,9 @@ class ModelUploadForm(_Strict):
     front: Axis | None = Field(None, description="The direction the product's front faces in the file (e.g. '-x'); turned to face the shopper.")
     fit: Fit | None = Field(None, description="'scale' allows a uniform rescale of up to 10% to meet the declared dimensions.")
     tolerance: float | None = Field(None, gt=0, lt=0.5, description="Relative tolerance when matching the declared dimensions (default 0.02).")
+    web_textures: Literal["webp", "ktx2"] | None = Field(
+        None, description="Textures of the web GLB: 'webp' (default, smallest download) or 'ktx2' (Basis Universal: "
+                          "stays compressed in video memory, for texture-heavy products on phones; slower to convert).")
 
 
 class ProductUpdate(StorefrontFields):

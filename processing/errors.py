@@ -38,3 +38,5 @@ VALIDATION_FAILED = "VALIDATION_FAILED"
 UNSAFE_INPUT = "UNSAFE_INPUT"
 # The pose asked for cannot be applied (a front along the up axis).
 ORIENTATION_INVALID = "ORIENTATION_INVALID"
+# The optional KTX2 texture encoder (web_textures "ktx2") is missing or failed.
+TEXTURE_ENCODER_FAILED = "TEXTURE_ENCODER_FAILED"

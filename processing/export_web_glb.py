@@ -31,7 +31,8 @@ KHR_mesh_quantization, KHR_texture_transform-dequantised UVs or WebP.
   are dropped; triangles are then ordered in strips and vertices by first use — the order meshopt's
   codecs (vertex v0, index v1) compress best. That also makes gzip/brotli on the wire more effective.
 - Textures: WebP (EXT_texture_webp) when it is smaller than the textures step's JPEG/PNG, which is
-  kept otherwise; alpha kept when present.
+  kept otherwise; alpha kept when present. Or, with `web_textures` "ktx2", KTX2 (KHR_texture_basisu,
+  see ktx2.py): compressed in video memory too, for texture-heavy products on phones.
 The extensions used are required: the file has no uncompressed fallback (that is the `ar` file).
 """
 from __future__ import annotations
@@ -40,11 +41,14 @@ import io
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from . import meshopt
 from .export_glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, FLOAT, UINT16, UINT32, GlbWriter, _pack
+from .ktx2 import Ktx2Encoding, texture_kinds
 from .repair import face_normals
 from .scene import Material, Mesh, Primitive, Scene
 from .settings import Settings
@@ -63,13 +67,13 @@ WEBP_QUALITY = 85
 WEBP_EFFORT = 2  # libwebp method 0-6: 4 took 2 s on a 2048 px texture for ~3% fewer bytes
 BYTE = 5120
 MESHOPT, QUANTIZATION = "EXT_meshopt_compression", "KHR_mesh_quantization"
-WEBP, TEXTURE_TRANSFORM = "EXT_texture_webp", "KHR_texture_transform"
+WEBP, BASISU, TEXTURE_TRANSFORM = "EXT_texture_webp", "KHR_texture_basisu", "KHR_texture_transform"
 UNUSED = 0xFFFFFFFF
 
 
 def run(conv, settings: Settings) -> None:
     path = conv.workdir / "model.web.glb"
-    writer = WebGlbWriter(conv.scene)
+    writer = WebGlbWriter(conv.scene, settings.web_textures, conv.workdir)
     path.write_bytes(writer.to_bytes())
     conv.outputs["glb_web"] = path
     dropped = [f"positions quantised to the product's extent over {POSITION_BITS} bits",
@@ -83,12 +87,16 @@ def run(conv, settings: Settings) -> None:
         dropped.append(f"normals of {writer.flat_triangles:,} flat-shaded triangles: viewers compute the same face normals")
     if writer.webp_images:
         dropped.append(f"{len(writer.webp_images)} of {len(conv.scene.textures)} texture(s) re-encoded as WebP")
+    if writer.ktx2_images:
+        dropped.append(f"{len(writer.ktx2_images)} texture(s) re-encoded as KTX2 (ETC1S for colour, UASTC for data)")
     conv.report.note(bytes=path.stat().st_size, dropped=dropped)
 
 
 class WebGlbWriter(GlbWriter):
-    def __init__(self, scene: Scene):
+    def __init__(self, scene: Scene, textures: str = "webp", scratch: Path | None = None):
+        """`textures`: "webp" or "ktx2" (Settings.web_textures); KTX2 encodes in `scratch`."""
         super().__init__(scene)
+        self.texture_format, self._scratch = textures, scratch
         self.fallback_length = 0
         self.frames: dict[int, np.ndarray] = {}
         self._grid: tuple[np.ndarray, float] | None = None
@@ -97,20 +105,19 @@ class WebGlbWriter(GlbWriter):
         self.uv_frames = {i: uv_frame(scene, i) for i, m in enumerate(scene.materials) if m.texture_slots()}
         self._material_ids = {id(m): i for i, m in enumerate(scene.materials)}
         self.webp_images: set[int] = set()
+        self.ktx2_images: set[int] = set()
         self._images_written = 0
         self.quantised_uvs = self.dropped_uvs = False
         self.flat_triangles = 0
 
     def to_bytes(self) -> bytes:
-        # Pillow encodes WebP without holding the GIL: the images are encoded on threads while the
-        # geometry is written here (a 2048 px texture takes ~0.6 s at WEBP_EFFORT).
-        workers = max(1, min(len(self.scene.textures), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            self._webp = [pool.submit(_webp, texture.image) for texture in self.scene.textures]
+        with self._encoding_images():
             super().to_bytes()
         ours = [MESHOPT, QUANTIZATION]
         if self.webp_images:
             ours.append(WEBP)
+        if self.ktx2_images:
+            ours.append(BASISU)
         if self.quantised_uvs:
             ours.append(TEXTURE_TRANSFORM)
         self.gltf["extensionsUsed"] = sorted(set(self.gltf.get("extensionsUsed", [])) | set(ours))
@@ -121,8 +128,25 @@ class WebGlbWriter(GlbWriter):
         ]
         return _pack(self.gltf, bytes(self.binary))
 
+    @contextmanager
+    def _encoding_images(self):
+        """The images encode while the geometry is written: KTX2 in a Node process, WebP on
+        threads (Pillow encodes without holding the GIL; a 2048 px texture takes ~0.6 s at WEBP_EFFORT)."""
+        if self.texture_format == "ktx2" and self.scene.textures:
+            images, kinds = [t.image for t in self.scene.textures], texture_kinds(self.scene)
+            with Ktx2Encoding(images, kinds, self._scratch) as self._ktx2:
+                yield
+            return
+        workers = max(1, min(len(self.scene.textures), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            self._webp = [pool.submit(_webp, texture.image) for texture in self.scene.textures]
+            yield
+
     def _image_json(self, texture) -> dict:
         index, self._images_written = self._images_written, self._images_written + 1
+        if self.texture_format == "ktx2":
+            self.ktx2_images.add(index)
+            return {"name": texture.name, "mimeType": "image/ktx2", "bufferView": self._view(self._ktx2.result()[index])}
         webp = self._webp[index].result()
         if texture.encoded is not None and len(texture.encoded) <= len(webp):
             return super()._image_json(texture)
@@ -130,6 +154,8 @@ class WebGlbWriter(GlbWriter):
         return {"name": texture.name, "mimeType": "image/webp", "bufferView": self._view(webp)}
 
     def _texture_json(self, image: int, sampler: int) -> dict:
+        if image in self.ktx2_images:
+            return {"sampler": sampler, "extensions": {BASISU: {"source": image}}}
         if image not in self.webp_images:
             return super()._texture_json(image, sampler)
         return {"sampler": sampler, "extensions": {WEBP: {"source": image}}}

@@ -66,6 +66,9 @@ class Settings(BaseModel):
     max_triangles: int = Field(100_000, ge=12, le=5_000_000, description="Hard ceiling for the whole product.")
     max_texture_size: int = Field(2048, ge=64, le=8192, description="Longest texture edge; a power of two.")
     jpeg_quality: int = Field(90, ge=50, le=100)
+    web_textures: Literal["webp", "ktx2"] = Field(
+        "webp", description="Textures of the web flavour: 'webp' (smallest download) or 'ktx2' (Basis Universal: "
+                            "stays compressed in video memory, 4-8x less on phones; slower to convert).")
     error_samples: int = Field(20_000, ge=0, le=1_000_000,
                                description="Points sampled per surface to measure the decimation error (0: not measured).")
     limits: Limits = Limits()

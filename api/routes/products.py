@@ -300,11 +300,12 @@ def conversion_settings(
         chosen["max_triangles"] = form.max_triangles
     # Pose and catalog matching (issue 5): only what the uploader chose, so defaults stay in Settings.
     chosen |= {key: value for key, value in (("up_axis", form.up_axis), ("front", form.front), ("fit", form.fit),
-                                             ("dimension_tolerance", form.tolerance)) if value is not None}
+                                             ("dimension_tolerance", form.tolerance),
+                                             ("web_textures", form.web_textures)) if value is not None}
     return Settings(**chosen).model_dump(mode="json")
 
 
-_UPLOADER_CHOICES = ("unit", "max_triangles", "up_axis", "front", "fit", "dimension_tolerance")
+_UPLOADER_CHOICES = ("unit", "max_triangles", "up_axis", "front", "fit", "dimension_tolerance", "web_textures")
 
 
 def product_or_404(session: Session, tenant: str, sku: str) -> Product:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.cli import _dimensions, format_report, main
 from api.main import create_app
+
+from ..processing.inputs import textured_obj_zip
 
 VITRINE3D = Path(sys.executable).with_name("vitrine3d")
 
@@ -60,6 +63,20 @@ def test_convert_writes_the_output_files_and_prints_the_table(tmp_path: Path, ca
     for row in ("triangles", "vertices", "bytes (input → glb)", "ingest", "export_usdz", "total"):
         assert row in printed
     assert f"{source.stat().st_size:,}" in printed
+
+
+def test_convert_can_give_the_web_flavour_ktx2_textures(tmp_path: Path, capsys):
+    source = tmp_path / "box.zip"
+    source.write_bytes(textured_obj_zip())
+    out = tmp_path / "out"
+
+    assert main(["convert", str(source), "-o", str(out), "--web-textures", "ktx2"]) == 0
+
+    report = json.loads((out / "report.json").read_text())
+    web = next(step for step in report["steps"] if step["name"] == "export_web_glb")
+    assert "1 texture(s) re-encoded as KTX2 (ETC1S for colour, UASTC for data)" in web["details"]["dropped"]
+    assert b"KHR_texture_basisu" in (out / "model.web.glb").read_bytes()[:4000]
+    assert b"KHR_texture_basisu" not in (out / "model.glb").read_bytes()[:4000]  # AR stays plain
 
 
 def test_convert_refused_input_exits_1_with_the_code(tmp_path: Path, capsys):

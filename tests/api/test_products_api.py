@@ -162,4 +162,5 @@ def test_openapi_documents_the_api(api):
     paths = api.client.get("/openapi.json").json()["paths"]
     assert {"/v1/products", "/v1/products/{sku}", "/v1/products/{sku}/model", "/v1/jobs/{job_id}"} <= set(paths)
     upload = paths["/v1/products/{sku}/model"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert set(upload["properties"]) == {"file", "unit", "max_triangles", "up_axis", "front", "fit", "tolerance"}
+    assert set(upload["properties"]) == {"file", "unit", "max_triangles", "up_axis", "front", "fit", "tolerance",
+                                         "web_textures"}

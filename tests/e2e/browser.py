@@ -111,6 +111,12 @@ def picture_stats(png: bytes) -> tuple[float, float]:
     return float(covered.mean()), float(pixels[covered][:, :3].std(axis=0).max())
 
 
+def covered_mean_colour(png: bytes) -> np.ndarray:
+    """Mean RGB (0-255) of the pixels the model covers."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"), dtype=float)
+    return pixels[pixels[..., 3] > 0][:, :3].mean(axis=0)
+
+
 def screenshot_spread(png: bytes) -> float:
     """Largest per-channel standard deviation of an opaque screenshot: ~0 for a blank page."""
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)

@@ -1,13 +1,20 @@
 """The `web` flavour in a real browser: model-viewer decodes the meshopt-compressed, quantised GLB
-with the decoder this service hosts (no CDN), at the same real-world size as the AR flavour."""
+with the decoder this service hosts (no CDN), at the same real-world size as the AR flavour; with
+KTX2 textures (uploaded with web_textures=ktx2) it transcodes them with the Basis transcoder this
+service hosts and draws the same picture as the AR file."""
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 
-from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS
+from viewer.pages import MODEL_VIEWER_BUNDLE, MODEL_VIEWER_CONFIG
+
+from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, covered_mean_colour, picture_stats, storefront
+from .cases import model_cases
 from .test_viewer_browser import BUILT_SKUS
 
 SWAP_TO = """
@@ -49,3 +56,53 @@ def test_web_flavour_loads_with_the_self_hosted_decoder(server, published, brows
     decoders = [url for url in requests if Path(urlsplit(url).path).name == "meshopt_decoder.js"]
     assert decoders and all(urlsplit(url)[:2] == origin for url in decoders)
     assert not [url for url in requests if urlsplit(url).scheme in ("http", "https") and urlsplit(url)[:2] != origin]
+
+
+@pytest.fixture(scope="module")
+def ktx2_cabinet(catalog) -> dict:
+    """The wall cabinet uploaded again with web_textures=ktx2, as a product of its own (other
+    modules share the server and its products)."""
+    case = next(case for case in model_cases() if case.sku == "CABINET-GLB")
+    catalog.create_product("CABINET-KTX2", case.name, case.dimensions, case.placement)
+    job = catalog.wait_for_job(catalog.upload_model("CABINET-KTX2", case.filename, case.build(), {"web_textures": "ktx2"}))
+    assert job["status"] == "succeeded", job.get("error")
+    return catalog.product("CABINET-KTX2")
+
+
+def shop_page(server_url: str, model_url: str) -> str:
+    """A storefront's own page showing one of our files with our model-viewer bundle and decoders."""
+    return (f'<!doctype html><html><body style="margin:0">'
+            f'<script src="{server_url}{MODEL_VIEWER_CONFIG}"></script>'
+            f'<script type="module" src="{server_url}{MODEL_VIEWER_BUNDLE}"></script>'
+            f'<model-viewer src="{model_url}" environment-image="neutral" camera-orbit="30deg 75deg auto" '
+            f'style="display:block;width:800px;height:800px"></model-viewer></body></html>')
+
+
+def test_ktx2_textures_load_with_the_self_hosted_transcoder_and_look_like_the_ar_file(server, ktx2_cabinet, browser):
+    # On a storefront's page, where the web flavour is meant to be shown: three.js's Basis
+    # transcoder compiles its bindings with `new Function` in a worker, which our own /view page's
+    # CSP forbids (that page only ever shows the AR file).
+    assets = ktx2_cabinet["assets"]
+    requests: list[str] = []
+    shown = {}
+    with storefront({"/ar": shop_page(server.url, assets["glb"]), "/web": shop_page(server.url, assets["glb_web"])}) as shop:
+        context = browser.new_context(viewport={"width": 800, "height": 800})
+        try:
+            for flavour in ("ar", "web"):
+                page = context.new_page()
+                page.on("request", lambda request: requests.append(request.url))
+                page.add_init_script(INIT_SCRIPT)
+                page.set_default_timeout(PAGE_TIMEOUT_MS)
+                page.goto(f"{shop}/{flavour}", wait_until="load")
+                shown[flavour] = base64.b64decode(page.evaluate(SHOW_MODEL, PAGE_TIMEOUT_MS - 10_000)["png"])
+                page.close()
+        finally:
+            context.close()
+    ar, web = shown["ar"], shown["web"]
+    assert picture_stats(web)[0] == pytest.approx(picture_stats(ar)[0], abs=0.01)  # same size on screen
+    # An untranscoded texture would leave the material plain white; the checkerboard must show, in its colours.
+    assert picture_stats(web)[1] > 30
+    assert np.abs(covered_mean_colour(web) - covered_mean_colour(ar)).max() < 12
+    transcoder = [url for url in requests if Path(urlsplit(url).path).name.startswith("basis_transcoder")]
+    assert {Path(urlsplit(url).path).name for url in transcoder} == {"basis_transcoder.js", "basis_transcoder.wasm"}
+    assert all(url.startswith(server.url + "/static/vendor/basis/") for url in transcoder)

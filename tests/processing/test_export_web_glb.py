@@ -237,6 +237,23 @@ def test_every_texture_slot_reads_the_dequantised_uvs(tmp_path, pbr_scene):
     assert all(t == transforms[0] for t in transforms)
 
 
+def test_ktx2_textures_are_basisu_images_every_slot_reads(tmp_path, pbr_scene):
+    path = tmp_path / "model.web.glb"
+    path.write_bytes(WebGlbWriter(pbr_scene, "ktx2", tmp_path).to_bytes())
+    assert_valid_glb(path)
+    gltf = gltf_json(path)
+    assert "KHR_texture_basisu" in gltf["extensionsRequired"]
+    assert [image["mimeType"] for image in gltf["images"]] == ["image/ktx2"] * 3
+    assert [t["extensions"]["KHR_texture_basisu"]["source"] for t in gltf["textures"]] == [0, 1, 2]
+    assert all("source" not in t for t in gltf["textures"])  # no fallback: this file is for the inline view
+    data = path.read_bytes()
+    (json_length,) = struct.unpack_from("<I", data, 12)
+    binary = data[20 + json_length + 8:]
+    for image in gltf["images"]:
+        view = gltf["bufferViews"][image["bufferView"]]
+        assert binary[view.get("byteOffset", 0):][:12] == b"\xabKTX 20\xbb\r\n\x1a\n"
+
+
 def test_a_mesh_that_collapses_on_the_grid_still_draws(tmp_path):
     # Its only triangle has two corners in one grid cell: dropping it would leave a mesh of nothing.
     sliver = Primitive(np.float32([[0, 0, 0], [1e-7, 0, 0], [1, 0, 0]]), np.uint32([[0, 1, 2]]), 0,
