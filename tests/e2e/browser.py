@@ -134,6 +134,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def shop_page(snippet: str) -> str:
+    """A storefront's page with one of our snippets pasted in."""
+    head = "<meta charset='utf-8'><title>Shop</title>"
+    return f"<!doctype html><html><head>{head}</head><body><h1>Our cabinets</h1>{snippet}</body></html>"
+
+
 @contextmanager
 def storefront(pages: dict[str, str]) -> Iterator[str]:
     """A stand-in storefront: another origin (its own local port) serving `pages` (path → HTML).

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, storefront
+from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, shop_page, storefront
 
 SKU = "CABINET-GLB"
 
@@ -25,11 +25,6 @@ def snippets(server, published, public_http) -> dict:
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == "*"
     return response.json()
-
-
-def shop_page(snippet: str) -> str:
-    head = "<meta charset='utf-8'><title>Shop</title>"
-    return f"<!doctype html><html><head>{head}</head><body><h1>Our cabinets</h1>{snippet}</body></html>"
 
 
 def views(catalog) -> int:

@@ -11,9 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from viewer.pages import MODEL_VIEWER_BUNDLE, MODEL_VIEWER_CONFIG
-
-from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, covered_mean_colour, picture_stats, storefront
+from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, covered_mean_colour, picture_stats, shop_page, storefront
 from .cases import model_cases
 from .test_viewer_browser import BUILT_SKUS
 
@@ -69,23 +67,20 @@ def ktx2_cabinet(catalog) -> dict:
     return catalog.product("CABINET-KTX2")
 
 
-def shop_page(server_url: str, model_url: str) -> str:
-    """A storefront's own page showing one of our files with our model-viewer bundle and decoders."""
-    return (f'<!doctype html><html><body style="margin:0">'
-            f'<script src="{server_url}{MODEL_VIEWER_CONFIG}"></script>'
-            f'<script type="module" src="{server_url}{MODEL_VIEWER_BUNDLE}"></script>'
-            f'<model-viewer src="{model_url}" environment-image="neutral" camera-orbit="30deg 75deg auto" '
-            f'style="display:block;width:800px;height:800px"></model-viewer></body></html>')
-
-
-def test_ktx2_textures_load_with_the_self_hosted_transcoder_and_look_like_the_ar_file(server, ktx2_cabinet, browser):
-    # On a storefront's page, where the web flavour is meant to be shown: three.js's Basis
-    # transcoder compiles its bindings with `new Function` in a worker, which our own /view page's
-    # CSP forbids (that page only ever shows the AR file).
+def test_ktx2_textures_load_with_the_self_hosted_transcoder_and_look_like_the_ar_file(
+    server, public_http, ktx2_cabinet, browser
+):
+    # On a storefront's page with our snippet, pointed at the web flavour there as a shop would:
+    # three.js's Basis transcoder compiles its bindings with `new Function` in a worker, which our
+    # own /view page's CSP forbids (that page only ever shows the AR file).
     assets = ktx2_cabinet["assets"]
+    snippet = public_http.get(f"{server.url}/v1/products/CABINET-KTX2/embed").json()["web_component"]
+    assert f'src="{assets["glb"]}' in snippet
+    pages = {"/ar": shop_page(snippet),
+             "/web": shop_page(snippet.replace(f'src="{assets["glb"]}', f'src="{assets["glb_web"]}', 1))}
     requests: list[str] = []
     shown = {}
-    with storefront({"/ar": shop_page(server.url, assets["glb"]), "/web": shop_page(server.url, assets["glb_web"])}) as shop:
+    with storefront(pages) as shop:
         context = browser.new_context(viewport={"width": 800, "height": 800})
         try:
             for flavour in ("ar", "web"):
