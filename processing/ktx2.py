@@ -6,12 +6,13 @@ and stays compressed there (4-8x less), which is what lets a phone show a heavil
 Its download is about WebP's size for colour, several times more for data textures.
 
 How: Binomial's Basis Universal encoder compiled to WebAssembly, from the npm package
-ktx2-encoder (Node is already needed for the viewer's files), one Node process per conversion for
-all of its images (`processing/ktx2_encode.mjs`). Colour textures (base colour, emissive; sRGB)
-are ETC1S; data textures (normal, metallic-roughness, occlusion; linear) are UASTC with
-Zstandard, as glTF-Transform's ktx2 does by default: ETC1S's shared codebooks blur normals. A
-texture used both ways is treated as data. Every texture carries its mipmaps (a GPU cannot make
-them for a compressed texture). The encoding runs while the web GLB's geometry is written.
+ktx2-encoder (Node is already needed for the viewer's files), in one Node process per core, each
+encoding its share of the images one after another (`processing/ktx2_encode.mjs`; the WASM build
+is single-threaded). Colour textures (base colour, emissive; sRGB) are ETC1S; data textures
+(normal, metallic-roughness, occlusion; linear) are UASTC with Zstandard, as glTF-Transform's ktx2
+does by default: ETC1S's shared codebooks blur normals. A texture used both ways is treated as
+data. Every texture carries its mipmaps (a GPU cannot make them for a compressed texture). The
+encoding runs while the web GLB's geometry is written.
 
 A page showing these files needs 'unsafe-eval' in its CSP if it sends one: three.js's Basis
 transcoder (model-viewer's, which this service hosts) builds its bindings with `new Function` in a
@@ -27,10 +28,12 @@ level 2: 18 s, 835 KB. So effort 1 and level 1.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -58,52 +61,71 @@ def texture_kinds(scene: Scene) -> list[str]:
 
 
 class Ktx2Encoding:
-    """`images` being encoded to KTX2 by one Node process, started at once; `result()` waits for
-    the files (in the images' order). A context manager: leaving it stops the process if it still
-    runs and removes its scratch folder."""
+    """`images` being encoded to KTX2 by Node processes (one per core, the largest images shared out
+    first), started at once; `result()` waits for the files, in the images' order. A context manager:
+    leaving it stops any process still running and removes the scratch folder."""
 
     def __init__(self, images: list[Image.Image], kinds: list[str], scratch: Path):
         node = shutil.which("node")
         if node is None:
             raise ConversionError(errors.TEXTURE_ENCODER_FAILED, f"Node.js was not found: {INSTALL_HINT}.")
         self._folder = Path(tempfile.mkdtemp(prefix="ktx2-", dir=scratch)).resolve()  # Node runs elsewhere
-        manifest = []
+        jobs = []
         for index, (image, kind) in enumerate(zip(images, kinds)):
             raw = self._folder / f"{index}.rgba"
             raw.write_bytes(image.convert("RGBA").tobytes())
-            manifest.append({"input": str(raw), "width": image.width, "height": image.height,
-                             "output": str(self._folder / f"{index}.ktx2"), "kind": kind})
-        (self._folder / "manifest.json").write_text(json.dumps(manifest))
-        self._outputs = [Path(job["output"]) for job in manifest]
+            jobs.append({"input": str(raw), "width": image.width, "height": image.height,
+                         "output": str(self._folder / f"{index}.ktx2"), "kind": kind})
+        self._outputs = [Path(job["output"]) for job in jobs]
         self._encoded: list[bytes] | None = None
         self._timeout = 60 + SECONDS_PER_MEGAPIXEL * sum(i.width * i.height for i in images) / 1e6
-        self._process = subprocess.Popen(
-            [node, "--disable-wasm-trap-handler", str(SCRIPT), str(self._folder / "manifest.json")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=SCRIPT.parent)
+        self._processes = []
+        for number, share in enumerate(_shares(jobs, os.cpu_count() or 1)):
+            manifest = self._folder / f"manifest{number}.json"
+            manifest.write_text(json.dumps(share))
+            self._processes.append(subprocess.Popen(
+                [node, "--disable-wasm-trap-handler", str(SCRIPT), str(manifest)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=SCRIPT.parent))
 
     def __enter__(self) -> Ktx2Encoding:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.communicate()
+        for process in self._processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
         shutil.rmtree(self._folder, ignore_errors=True)
 
     def result(self) -> list[bytes]:
         if self._encoded is None:
-            try:
-                _, stderr = self._process.communicate(timeout=self._timeout)
-            except subprocess.TimeoutExpired:
-                raise ConversionError(errors.TEXTURE_ENCODER_FAILED, f"KTX2 encoding took over "
-                                      f"{self._timeout:.0f} s; web_textures 'webp' avoids it.") from None
-            if self._process.returncode != 0:
-                # Node's own words go to the log (stderr): they name server paths.
-                sys.stderr.write(stderr.decode(errors="replace")[-4000:])
-                missing = b"ktx2-encoder" in stderr and b"ERR_MODULE_NOT_FOUND" in stderr
-                hint = INSTALL_HINT if missing else "web_textures 'webp' avoids it"
-                raise ConversionError(errors.TEXTURE_ENCODER_FAILED, f"The KTX2 encoder failed (exit status "
-                                      f"{self._process.returncode}); {hint}.")
+            deadline = time.monotonic() + self._timeout
+            for process in self._processes:
+                self._finish(process, deadline)
             self._encoded = [path.read_bytes() for path in self._outputs]
         return self._encoded
 
+    def _finish(self, process: subprocess.Popen, deadline: float) -> None:
+        try:
+            _, stderr = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise ConversionError(errors.TEXTURE_ENCODER_FAILED, f"KTX2 encoding took over "
+                                  f"{self._timeout:.0f} s; web_textures 'webp' avoids it.") from None
+        if process.returncode != 0:
+            # Node's own words go to the log (stderr): they name server paths.
+            sys.stderr.write(stderr.decode(errors="replace")[-4000:])
+            missing = b"ktx2-encoder" in stderr and b"ERR_MODULE_NOT_FOUND" in stderr
+            hint = INSTALL_HINT if missing else "web_textures 'webp' avoids it"
+            raise ConversionError(errors.TEXTURE_ENCODER_FAILED, f"The KTX2 encoder failed (exit status "
+                                  f"{process.returncode}); {hint}.")
+
+
+def _shares(jobs: list[dict], processes: int) -> list[list[dict]]:
+    """`jobs` split into at most `processes` lists of about equal pixels, largest first."""
+    shares: list[list[dict]] = [[] for _ in range(min(processes, len(jobs)))]
+    loads = [0] * len(shares)
+    for job in sorted(jobs, key=lambda job: job["width"] * job["height"], reverse=True):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(job)
+        loads[lightest] += job["width"] * job["height"]
+    return shares

@@ -138,3 +138,11 @@ def test_a_failing_encoder_is_a_conversion_error_that_names_no_server_path(tmp_p
     assert caught.value.code == errors.TEXTURE_ENCODER_FAILED
     assert "/" not in caught.value.message and "'webp'" in caught.value.message
     assert "secret/input.rgba" in capfd.readouterr().err  # the log keeps Node's own words
+
+
+def test_images_are_shared_out_among_processes_by_pixels_largest_first():
+    jobs = [{"width": w, "height": h, "name": name} for name, (w, h) in
+            {"a": (2048, 2048), "b": (1024, 1024), "c": (2048, 1024), "d": (512, 512)}.items()]
+    shares = ktx2._shares(jobs, 2)
+    assert [[job["name"] for job in share] for share in shares] == [["a"], ["c", "b", "d"]]
+    assert ktx2._shares(jobs[:1], 2) == [jobs[:1]]  # never an idle process
