@@ -44,7 +44,7 @@ from .scene import Scene
 
 SCRIPT = Path(__file__).with_name("ktx2_encode.mjs")
 COLOUR_SLOTS = {"baseColorTexture", "emissiveTexture"}
-SECONDS_PER_MEGAPIXEL = 30  # ~3 s measured; a loaded machine gets ten times that before we give up
+SECONDS_PER_MEGAPIXEL = 30  # 3-6 s measured on one core; a loaded machine gets several times that
 INSTALL_HINT = "KTX2 textures need Node.js 20+ and the project's npm packages (`make setup`)"
 
 
