@@ -19,6 +19,7 @@ from processing.validate import measure_glb
 from ..oracles import ROOT, assert_valid_glb, khronos_validate
 from .conftest import box_primitive, encoded_texture, gradient_image, quad_primitive, single_mesh_scene
 from .inputs import binary_stl, checker_png, sphere, textured_obj_zip
+from .test_ktx2 import KTX2_IDENTIFIER
 from .test_pipeline import converted
 
 
@@ -241,17 +242,14 @@ def test_ktx2_textures_are_basisu_images_every_slot_reads(tmp_path, pbr_scene):
     path = tmp_path / "model.web.glb"
     path.write_bytes(WebGlbWriter(pbr_scene, "ktx2", tmp_path).to_bytes())
     assert_valid_glb(path)
-    gltf = gltf_json(path)
+    gltf, binary = glb_parts(path)
     assert "KHR_texture_basisu" in gltf["extensionsRequired"]
     assert [image["mimeType"] for image in gltf["images"]] == ["image/ktx2"] * 3
     assert [t["extensions"]["KHR_texture_basisu"]["source"] for t in gltf["textures"]] == [0, 1, 2]
     assert all("source" not in t for t in gltf["textures"])  # no fallback: this file is for the inline view
-    data = path.read_bytes()
-    (json_length,) = struct.unpack_from("<I", data, 12)
-    binary = data[20 + json_length + 8:]
     for image in gltf["images"]:
         view = gltf["bufferViews"][image["bufferView"]]
-        assert binary[view.get("byteOffset", 0):][:12] == b"\xabKTX 20\xbb\r\n\x1a\n"
+        assert binary[view.get("byteOffset", 0):][:12] == KTX2_IDENTIFIER
 
 
 def test_a_mesh_that_collapses_on_the_grid_still_draws(tmp_path):

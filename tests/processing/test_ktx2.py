@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from api.settings import AppSettings
 from processing import errors, ktx2
 from processing.errors import ConversionError
 from processing.ktx2 import Ktx2Encoding, texture_kinds
@@ -109,8 +110,6 @@ def test_texture_kinds_follow_the_slots_that_use_them(pbr_scene):
 
 
 def test_the_encoder_starts_under_the_conversion_process_address_space_limit(tmp_path):
-    from api.settings import AppSettings
-
     limit = AppSettings.model_fields["job_memory_bytes"].default
     script = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
               "from pathlib import Path; from PIL import Image; from processing.ktx2 import Ktx2Encoding\n"
