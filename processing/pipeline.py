@@ -3,8 +3,9 @@
 Each step is a module with `run(conv, settings)`: it reads and updates the `Conversion` (the
 scene, the files, the outputs) and adds its figures to the report. The order matters:
 units are settled first, decimation runs on repaired geometry and missing normals are computed
-on its result, textures are encoded before either exporter needs their bytes, and validation sees the
-files exactly as they will be published.
+on its result, textures are encoded before any exporter needs their bytes, the USDZ is handed to its
+process before the GLBs are written (it is written meanwhile), and validation sees the files exactly
+as they will be published.
 
 `ingest` and `preflight` come first and are light: a file they refuse costs its job
 milliseconds. The steps after them are imported when they first run, because the 3D libraries
@@ -59,7 +60,7 @@ STEPS: list[tuple[str, Step]] = [
     ("preflight", preflight.run),
     *((name, _deferred(name)) for name in (
         "load", "normalize", "repair", "decimate", "normals", "textures",
-        "export_glb", "export_web_glb", "export_usdz", "validate",
+        "export_usdz", "export_glb", "export_web_glb", "validate",
     )),
 ]
 

@@ -5,8 +5,9 @@
   every index inside its vertex range), and the world size measured on it — that measurement is
   the `dimensions_m` a product shows;
 - USDZ: the package rules, ARKit rules and usd-core's validators (`usdz_checks`, run on the
-  written file by the process that wrote it: `export_usdz`), and its world bounding box equal to
-  the GLB's (a USDZ at the wrong size is the top AR complaint).
+  written file by the process that wrote it: `export_usdz`, collected here since it writes while
+  the GLBs are written), and its world bounding box equal to the GLB's (a USDZ at the wrong size
+  is the top AR complaint).
 The Khronos glTF-Validator (Node) runs over every output in the test suite, not here: the
 pipeline stays pure Python.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import errors
+from . import errors, export_usdz
 from .errors import ConversionError
 from .preflight import COMPONENT_DTYPES, element_bytes, read_gltf_json
 from .settings import Limits, Settings
@@ -25,6 +26,7 @@ SIZE_TOLERANCE = 1e-3
 
 
 def run(conv, settings: Settings) -> None:
+    export_usdz.collect(conv)
     glb = conv.outputs["glb"]
     problems = check_glb_structure(glb) + check_glb_structure(conv.outputs["glb_web"])
     glb_size, glb_triangles = measure_glb(glb)

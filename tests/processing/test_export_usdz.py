@@ -295,6 +295,7 @@ def test_unencoded_texture_is_a_programming_error(textured_box_scene, tmp_path):
 def test_run_writes_model_usdz_into_the_workdir(textured_box_scene, tmp_path):
     conv = SimpleNamespace(scene=textured_box_scene, workdir=tmp_path, report=Report(), outputs={}, usd_core=None)
     export_usdz.run(conv, Settings())
+    export_usdz.collect(conv)
     assert conv.outputs["usdz"] == tmp_path / "model.usdz"
     assert [p.name for p in tmp_path.iterdir()] == ["model.usdz"]  # scratch files removed
     assert check_usdz(conv.outputs["usdz"]) == []
@@ -305,6 +306,8 @@ def test_run_reports_the_writers_warnings_and_the_checks_for_validate(textured_b
     conv = SimpleNamespace(scene=textured_box_scene, workdir=tmp_path, report=Report(), outputs={}, usd_core=None)
     export_usdz.start(conv)
     export_usdz.run(conv, Settings())
+    assert conv.outputs == {}  # the child writes while this process goes on
+    export_usdz.collect(conv)
     assert any("no UVs" in w for w in conv.report.warnings)
     assert conv.usdz_checked == {"problems": [], "size": pytest.approx(list(usdz_stats(conv.outputs["usdz"])["size"]))}
 
@@ -313,8 +316,9 @@ def test_run_raises_the_writers_error_here(textured_box_scene, tmp_path):
     textured_box_scene.textures[0].encoded = None
     conv = SimpleNamespace(scene=textured_box_scene, workdir=tmp_path, report=Report(), outputs={}, usd_core=None)
     export_usdz.start(conv)
+    export_usdz.run(conv, Settings())
     with pytest.raises(ValueError, match="textures step"):
-        export_usdz.run(conv, Settings())
+        export_usdz.collect(conv)
     assert "usdz" not in conv.outputs
 
 
