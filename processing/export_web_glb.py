@@ -32,26 +32,22 @@ KHR_mesh_quantization, KHR_texture_transform-dequantised UVs or WebP.
   codecs (vertex v0, index v1) compress best. That also makes gzip/brotli on the wire more effective.
 - Textures: WebP (EXT_texture_webp) when it is smaller than the textures step's JPEG/PNG, which is
   kept otherwise; alpha kept when present. Or, with `web_textures` "ktx2", KTX2 (KHR_texture_basisu,
-  see ktx2.py): compressed in video memory too, for texture-heavy products on phones.
+  see ktx2.py): compressed in video memory too, for texture-heavy products on phones. Both are
+  encoded by the `web_textures` step, started before decimation.
 The extensions used are required: the file has no uncompressed fallback (that is the `ar` file).
 """
 from __future__ import annotations
 
-import io
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
 from . import meshopt
 from .export_glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, FLOAT, UINT16, UINT32, GlbWriter, _pack
-from .ktx2 import Ktx2Encoding, texture_kinds
 from .repair import face_normals
 from .scene import Material, Mesh, Primitive, Scene
 from .settings import Settings
+from .web_textures import WebTextures
 
 POSITION_BITS = 14
 NORMAL_BITS = 8
@@ -63,8 +59,6 @@ FLAT_DEGREES = 0.5  # well inside the octahedral normals' own error (1.2 degrees
 SPLIT_GAIN = 0.85
 UV_STEPS_PER_TEXEL = 2  # a UV step is half a texel: 4096 steps per unit for 2048 px (12 bits)
 MIN_UV_BITS = 8  # per UV unit, however small the texture
-WEBP_QUALITY = 85
-WEBP_EFFORT = 2  # libwebp method 0-6: 4 took 2 s on a 2048 px texture for ~3% fewer bytes
 BYTE = 5120
 MESHOPT, QUANTIZATION = "EXT_meshopt_compression", "KHR_mesh_quantization"
 WEBP, BASISU, TEXTURE_TRANSFORM = "EXT_texture_webp", "KHR_texture_basisu", "KHR_texture_transform"
@@ -73,7 +67,7 @@ UNUSED = 0xFFFFFFFF
 
 def run(conv, settings: Settings) -> None:
     path = conv.workdir / "model.web.glb"
-    writer = WebGlbWriter(conv.scene, settings.web_textures, conv.workdir)
+    writer = WebGlbWriter(conv.scene, conv.web_textures)
     path.write_bytes(writer.to_bytes())
     conv.outputs["glb_web"] = path
     dropped = [f"positions quantised to the product's extent over {POSITION_BITS} bits",
@@ -93,10 +87,11 @@ def run(conv, settings: Settings) -> None:
 
 
 class WebGlbWriter(GlbWriter):
-    def __init__(self, scene: Scene, textures: str = "webp", scratch: Path | None = None):
-        """`textures`: "webp" or "ktx2" (Settings.web_textures); KTX2 encodes in `scratch`."""
+    def __init__(self, scene: Scene, textures: WebTextures | None = None):
+        """`textures`: the scene's textures being encoded (the `web_textures` step's), or None to
+        encode them as WebP here, while the geometry is written."""
         super().__init__(scene)
-        self.texture_format, self._scratch = textures, scratch
+        self._textures = textures
         self.fallback_length = 0
         self.frames: dict[int, np.ndarray] = {}
         self._grid: tuple[np.ndarray, float] | None = None
@@ -111,7 +106,10 @@ class WebGlbWriter(GlbWriter):
         self.flat_triangles = 0
 
     def to_bytes(self) -> bytes:
-        with self._encoding_images():
+        if self._textures is None:
+            with WebTextures(self.scene) as self._textures:
+                super().to_bytes()
+        else:
             super().to_bytes()
         ours = [MESHOPT, QUANTIZATION]
         if self.webp_images:
@@ -128,26 +126,12 @@ class WebGlbWriter(GlbWriter):
         ]
         return _pack(self.gltf, bytes(self.binary))
 
-    @contextmanager
-    def _encoding_images(self):
-        """The images encode while the geometry is written: KTX2 in a Node process, WebP on
-        threads (Pillow encodes without holding the GIL; a 2048 px texture takes ~0.6 s at WEBP_EFFORT)."""
-        if self.texture_format == "ktx2" and self.scene.textures:
-            images, kinds = [t.image for t in self.scene.textures], texture_kinds(self.scene)
-            with Ktx2Encoding(images, kinds, self._scratch) as self._ktx2:
-                yield
-            return
-        workers = max(1, min(len(self.scene.textures), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            self._webp = [pool.submit(_webp, texture.image) for texture in self.scene.textures]
-            yield
-
     def _image_json(self, texture) -> dict:
         index, self._images_written = self._images_written, self._images_written + 1
-        if self.texture_format == "ktx2":
+        if self._textures.kind == "ktx2":
             self.ktx2_images.add(index)
-            return {"name": texture.name, "mimeType": "image/ktx2", "bufferView": self._view(self._ktx2.result()[index])}
-        webp = self._webp[index].result()
+            return {"name": texture.name, "mimeType": "image/ktx2", "bufferView": self._view(self._textures.image(index))}
+        webp = self._textures.image(index)
         if texture.encoded is not None and len(texture.encoded) <= len(webp):
             return super()._image_json(texture)
         self.webp_images.add(index)
@@ -387,9 +371,3 @@ def _gathered(rows: np.ndarray, remap: np.ndarray, count: int) -> np.ndarray:
 def _padded(rows: np.ndarray) -> np.ndarray:
     """Three components padded to four: vertex streams must have a stride that is a multiple of 4."""
     return np.hstack([rows, np.zeros((len(rows), 1), dtype=rows.dtype)])
-
-
-def _webp(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=WEBP_EFFORT)
-    return buffer.getvalue()

@@ -12,7 +12,7 @@ is single-threaded). Colour textures (base colour, emissive; sRGB) are ETC1S; da
 (normal, metallic-roughness, occlusion; linear) are UASTC with Zstandard, as glTF-Transform's ktx2
 does by default: ETC1S's shared codebooks blur normals. A texture used both ways is treated as
 data. Every texture carries its mipmaps (a GPU cannot make them for a compressed texture). The
-encoding runs while the web GLB's geometry is written.
+encoding starts before decimation (`web_textures`) and runs while the geometry is made.
 
 A page showing these files needs 'unsafe-eval' in its CSP if it sends one: three.js's Basis
 transcoder (model-viewer's, which this service hosts) builds its bindings with `new Function` in a
@@ -91,6 +91,10 @@ class Ktx2Encoding:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop any process still running and remove the scratch folder."""
         for process in self._processes:
             if process.poll() is None:
                 process.kill()

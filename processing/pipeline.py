@@ -2,8 +2,9 @@
 
 Each step is a module with `run(conv, settings)`: it reads and updates the `Conversion` (the
 scene, the files, the outputs) and adds its figures to the report. The order matters:
-units are settled first, decimation runs on repaired geometry and missing normals are computed
-on its result, textures are encoded before any exporter needs their bytes, the USDZ is handed to its
+units are settled first, textures are settled on the repaired scene (which parts survive is known
+then) and the web flavour's texture encodes start there, so they run while decimation runs on
+the repaired geometry; missing normals are computed on its result, the USDZ is handed to its
 process before the GLBs are written (it is written meanwhile), and validation sees the files exactly
 as they will be published.
 
@@ -20,13 +21,16 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import export_usdz, ingest, preflight
 from .forked import Forked
 from .report import Report, scene_stats
 from .scene import Scene
 from .settings import Settings
+
+if TYPE_CHECKING:  # imported by its step: it loads Pillow
+    from .web_textures import WebTextures
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Conversion:
     outputs: dict[str, Path] = field(default_factory=dict)
     usd_core: Forked | None = None  # the process that writes the USDZ (`export_usdz`)
     usdz_checked: dict | None = None  # its problems and size, for `validate`
+    web_textures: WebTextures | None = None  # the web flavour's textures, encoding (`web_textures`)
 
 
 Step = Callable[[Conversion, Settings], None]
@@ -59,7 +64,7 @@ STEPS: list[tuple[str, Step]] = [
     ("ingest", ingest.run),
     ("preflight", preflight.run),
     *((name, _deferred(name)) for name in (
-        "load", "normalize", "repair", "decimate", "normals", "textures",
+        "load", "normalize", "repair", "textures", "web_textures", "decimate", "normals",
         "export_usdz", "export_glb", "export_web_glb", "validate",
     )),
 ]
@@ -97,6 +102,8 @@ def convert(
     finally:
         if conv.usd_core is not None:
             conv.usd_core.cancel()  # answered: nothing to do; otherwise the child is not needed
+        if conv.web_textures is not None:
+            conv.web_textures.close()
     conv.report.output = {**scene_stats(conv.scene), "files": _file_sizes(conv.outputs)}
     report_path = conv.workdir / "report.json"
     report_path.write_text(json.dumps(conv.report.as_dict(), indent=2))

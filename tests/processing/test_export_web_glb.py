@@ -15,6 +15,7 @@ from processing.export_web_glb import POSITION_BITS, WebGlbWriter, texel_bits
 from processing.scene import Instance, Material, Mesh, Primitive, Scene, Texture
 from processing.settings import Settings
 from processing.validate import measure_glb
+from processing.web_textures import WebTextures
 
 from ..oracles import ROOT, assert_valid_glb, khronos_validate
 from .conftest import box_primitive, encoded_texture, gradient_image, quad_primitive, single_mesh_scene
@@ -240,7 +241,8 @@ def test_every_texture_slot_reads_the_dequantised_uvs(tmp_path, pbr_scene):
 
 def test_ktx2_textures_are_basisu_images_every_slot_reads(tmp_path, pbr_scene):
     path = tmp_path / "model.web.glb"
-    path.write_bytes(WebGlbWriter(pbr_scene, "ktx2", tmp_path).to_bytes())
+    with WebTextures(pbr_scene, "ktx2", tmp_path) as textures:
+        path.write_bytes(WebGlbWriter(pbr_scene, textures).to_bytes())
     assert_valid_glb(path)
     gltf, binary = glb_parts(path)
     assert "KHR_texture_basisu" in gltf["extensionsRequired"]
