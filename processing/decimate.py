@@ -41,6 +41,7 @@ import numpy as np
 from . import errors, meshopt
 from .errors import ConversionError
 from .repair import drop_degenerate, face_normals, row_keys
+from .rows import masked_rows, take_rows
 from .forked import Forked
 from .surface_error import SurfaceReference, world_triangles
 from .scene import Primitive, Scene
@@ -217,7 +218,7 @@ def _without_slivers(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Collapses along a UV seam leave zero-area triangles between the seam's twin vertices (a
     quarter of the result on Duck at 10%); they draw nothing, so they must not use the budget."""
     _, area = face_normals(positions, faces.astype(np.int64))
-    return faces[area > 0]
+    return masked_rows(faces, area > 0)
 
 
 def optimize_order(prim: Primitive) -> Primitive:
@@ -228,9 +229,9 @@ def optimize_order(prim: Primitive) -> Primitive:
     used = remap != 0xFFFFFFFF
     order[remap[used]] = np.nonzero(used)[0]
     return Primitive(
-        positions=prim.positions[order],
+        positions=take_rows(prim.positions, order),
         faces=remap[faces].astype(np.uint32),
         material=prim.material,
-        normals=None if prim.normals is None else prim.normals[order],
-        uvs=None if prim.uvs is None else prim.uvs[order],
+        normals=None if prim.normals is None else take_rows(prim.normals, order),
+        uvs=None if prim.uvs is None else take_rows(prim.uvs, order),
     )

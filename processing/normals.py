@@ -24,6 +24,7 @@ import numpy as np
 
 from . import meshopt
 from .repair import face_normals
+from .rows import take_rows
 from .scene import Primitive
 from .settings import Settings
 
@@ -68,7 +69,7 @@ def _creased(corner_position: np.ndarray, corner_face: np.ndarray, weighted: np.
     vertex, where each keeping its own face's normal split every one of them (CAD fans: coplanar
     faces whose normals differ in the last digits). Positions with more than MAX_PAIRED corners (a
     cone's apex, a hostile fan) keep the face's own normal at sharp corners."""
-    normal = smooth[corner_position]
+    normal = take_rows(smooth, corner_position)
     sharp = np.einsum("ij,ij->i", normal, corner_face) < cos_crease
     normal[sharp] = corner_face[sharp]
     order = np.argsort(corner_position, kind="stable")
@@ -94,7 +95,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 def corner_angles(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """The angle at each corner of each face, flattened (3 per face)."""
-    p = positions.astype(np.float64)[faces]
+    p = take_rows(positions.astype(np.float64), faces.reshape(-1)).reshape(-1, 3, 3)
     angles = np.empty((len(faces), 3))
     for k in range(3):
         a = p[:, (k + 1) % 3] - p[:, k]
@@ -115,9 +116,9 @@ def _split_by_corner_normal(prim: Primitive, corner_vertex: np.ndarray, corner_n
     first[new_id[::-1]] = corners[::-1]  # written last to first: each id keeps its first corner
     source = corner_vertex[first]
     return Primitive(
-        positions=prim.positions[source],
+        positions=take_rows(prim.positions, source),
         faces=new_id.reshape(-1, 3),
         material=prim.material,
-        normals=corner_normal[first],
-        uvs=None if prim.uvs is None else prim.uvs[source],
+        normals=take_rows(corner_normal, first),
+        uvs=None if prim.uvs is None else take_rows(prim.uvs, source),
     )

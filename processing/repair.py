@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import meshopt
+from .rows import masked_rows, take_rows
 from .scene import Primitive
 from .settings import Settings
 
@@ -55,7 +56,7 @@ def drop_degenerate(prim: Primitive) -> Primitive:
     f = prim.faces
     distinct = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
     cross = face_cross(prim.positions, f)
-    faces = f[distinct & (np.einsum("ij,ij->i", cross, cross) > 0)]  # no area: a zero cross product
+    faces = masked_rows(f, distinct & (np.einsum("ij,ij->i", cross, cross) > 0))  # no area: a zero cross product
     remap, kept = meshopt.vertex_fetch_remap(faces, prim.vertex_count)
     return _remapped(prim, _first_sources(remap, kept), remap[faces])
 
@@ -71,11 +72,11 @@ def _first_sources(remap: np.ndarray, kept: int) -> np.ndarray:
 
 def _remapped(prim: Primitive, keep: np.ndarray, faces: np.ndarray) -> Primitive:
     return Primitive(
-        positions=prim.positions[keep],
+        positions=take_rows(prim.positions, keep),
         faces=faces.reshape(-1, 3).astype(np.uint32),
         material=prim.material,
-        normals=None if prim.normals is None else prim.normals[keep],
-        uvs=None if prim.uvs is None else prim.uvs[keep],
+        normals=None if prim.normals is None else take_rows(prim.normals, keep),
+        uvs=None if prim.uvs is None else take_rows(prim.uvs, keep),
     )
 
 

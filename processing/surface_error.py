@@ -34,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - a declared dependency
     raise ImportError("measuring the geometric error needs fcpw: pip install fcpw") from exc
 
 from .repair import face_cross
+from .rows import take_rows
 from .scene import Instance, Primitive, column_extremes, transform_points
 
 
@@ -117,7 +118,7 @@ def distinct_faces(faces: np.ndarray) -> np.ndarray:
     order = np.argsort(keys, kind="stable")
     first = np.ones(len(keys), dtype=bool)
     first[1:] = keys[order[1:]] != keys[order[:-1]]
-    return faces[np.sort(order[first])]
+    return take_rows(faces, np.sort(order[first]))
 
 
 def _tree(vertices: np.ndarray, faces: np.ndarray):
