@@ -41,7 +41,7 @@ import numpy as np
 from . import errors, meshopt
 from .errors import ConversionError
 from .repair import drop_degenerate, face_normals, row_keys
-from .rows import masked_rows, take_rows
+from .rows import masked_rows, remap_sources, take_rows
 from .forked import Forked
 from .surface_error import SurfaceReference, world_triangles
 from .scene import Primitive, Scene
@@ -225,9 +225,7 @@ def optimize_order(prim: Primitive) -> Primitive:
     """Vertex-cache order for triangles, first-use order for vertices (unused ones dropped)."""
     faces = meshopt.optimize_vertex_cache(prim.faces, prim.vertex_count)
     remap, kept = meshopt.vertex_fetch_remap(faces, prim.vertex_count)
-    order = np.empty(kept, dtype=np.int64)
-    used = remap != 0xFFFFFFFF
-    order[remap[used]] = np.nonzero(used)[0]
+    order = remap_sources(remap, kept)
     return Primitive(
         positions=take_rows(prim.positions, order),
         faces=remap[faces].astype(np.uint32),

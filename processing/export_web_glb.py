@@ -45,6 +45,7 @@ import numpy as np
 from . import meshopt
 from .export_glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, FLOAT, UINT16, UINT32, GlbWriter, _pack
 from .repair import face_normals
+from .rows import masked_rows, remap_sources, take_rows
 from .scene import Material, Mesh, Primitive, Scene
 from .settings import Settings
 from .web_textures import WebTextures
@@ -62,7 +63,6 @@ MIN_UV_BITS = 8  # per UV unit, however small the texture
 BYTE = 5120
 MESHOPT, QUANTIZATION = "EXT_meshopt_compression", "KHR_mesh_quantization"
 WEBP, BASISU, TEXTURE_TRANSFORM = "EXT_texture_webp", "KHR_texture_basisu", "KHR_texture_transform"
-UNUSED = 0xFFFFFFFF
 
 
 def run(conv, settings: Settings) -> None:
@@ -264,7 +264,7 @@ def flat_faces(prim: Primitive) -> np.ndarray:
     """Per triangle: is every corner's normal its face's own, within FLAT_DEGREES (a zero-area face
     has no direction of its own, so it keeps its normals)."""
     face, _ = face_normals(prim.positions, prim.faces)
-    corners = prim.normals[prim.faces].astype(np.float64)
+    corners = take_rows(prim.normals.astype(np.float64), prim.faces.reshape(-1)).reshape(-1, 3, 3)
     return np.all(np.einsum("fkj,fj->fk", corners, face) > math.cos(math.radians(FLAT_DEGREES)), axis=1)
 
 
@@ -277,12 +277,12 @@ def _vertex_bytes(prim: Primitive, flat: np.ndarray | None) -> int:
         return vertices * (8 + 4 * normals + 4 * (prim.uvs is not None))
 
     faces = np.ascontiguousarray(prim.faces, dtype=np.uint32)
-    return stored(faces, True) if flat is None else stored(faces[flat], False) + stored(faces[~flat], True)
+    return stored(faces, True) if flat is None else stored(masked_rows(faces, flat), False) + stored(masked_rows(faces, ~flat), True)
 
 
 def _faces_of(prim: Primitive, chosen: np.ndarray) -> Primitive:
     """The same vertices with only the `chosen` triangles (`codec_order` drops unused vertices)."""
-    return Primitive(prim.positions, prim.faces[chosen], prim.material, prim.normals, prim.uvs)
+    return Primitive(prim.positions, masked_rows(prim.faces, chosen), prim.material, prim.normals, prim.uvs)
 
 
 def world_step(scene: Scene) -> float:
@@ -354,7 +354,7 @@ def codec_order(faces: np.ndarray, streams: dict[str, np.ndarray], weld: bool = 
         remap, vertex_count = meshopt.unique_vertex_remap(faces, rows)
         streams = {k: _gathered(s, remap, vertex_count) for k, s in streams.items()}
         faces = remap[faces]
-        faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
+        faces = masked_rows(faces, (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0]))
     faces = meshopt.optimize_vertex_cache_strip(faces, vertex_count)
     remap, vertex_count = meshopt.vertex_fetch_remap(faces, vertex_count)
     return remap[faces], {k: _gathered(s, remap, vertex_count) for k, s in streams.items()}
@@ -362,10 +362,7 @@ def codec_order(faces: np.ndarray, streams: dict[str, np.ndarray], weld: bool = 
 
 def _gathered(rows: np.ndarray, remap: np.ndarray, count: int) -> np.ndarray:
     """`rows` moved to their new indices under an old→new `remap` (rows mapped alike are equal)."""
-    used = remap != UNUSED
-    out = np.empty((count,) + rows.shape[1:], dtype=rows.dtype)
-    out[remap[used]] = rows[used]
-    return out
+    return take_rows(rows, remap_sources(remap, count))
 
 
 def _padded(rows: np.ndarray) -> np.ndarray:

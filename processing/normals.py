@@ -54,9 +54,9 @@ def with_crease_normals(prim: Primitive, crease_degrees: float) -> Primitive:
     smooth = _unit(np.stack([np.bincount(corner_position, weighted[:, k], minlength=bins) for k in range(3)], axis=1))
     corner_normal = _creased(corner_position, corner_face, weighted, smooth, np.cos(np.radians(crease_degrees)))
     # A sliver face has no direction of its own: it takes the surface's; a lone one gets +Y.
-    lost = np.linalg.norm(corner_normal, axis=1) < 0.5
-    corner_normal[lost] = smooth[corner_position][lost]
-    corner_normal[np.linalg.norm(corner_normal, axis=1) < 0.5] = (0.0, 1.0, 0.0)
+    lost = np.flatnonzero(_lengths(corner_normal) < 0.5)
+    corner_normal[lost] = take_rows(smooth, corner_position[lost])
+    corner_normal[lost[_lengths(corner_normal[lost]) < 0.5]] = (0.0, 1.0, 0.0)
     return _split_by_corner_normal(prim, faces.reshape(-1), corner_normal.astype(np.float32))
 
 
@@ -71,7 +71,7 @@ def _creased(corner_position: np.ndarray, corner_face: np.ndarray, weighted: np.
     cone's apex, a hostile fan) keep the face's own normal at sharp corners."""
     normal = take_rows(smooth, corner_position)
     sharp = np.einsum("ij,ij->i", normal, corner_face) < cos_crease
-    normal[sharp] = corner_face[sharp]
+    np.copyto(normal, corner_face, where=sharp[:, None])
     order = np.argsort(corner_position, kind="stable")
     sizes = np.bincount(corner_position, minlength=len(smooth))
     starts = np.cumsum(sizes) - sizes
@@ -82,27 +82,30 @@ def _creased(corner_position: np.ndarray, corner_face: np.ndarray, weighted: np.
         local = np.repeat(np.arange(len(chunk)), counts)
         partner = order[starts[corner_position[corners]][local] + np.arange(len(local))
                         - np.repeat(np.cumsum(counts) - counts, counts)]
-        near = np.einsum("ij,ij->i", corner_face[corners][local], corner_face[partner]) >= cos_crease
+        near = np.einsum("ij,ij->i", take_rows(corner_face, corners[local]), take_rows(corner_face, partner)) >= cos_crease
         local, partner = local[near], partner[near]
-        summed = np.stack([np.bincount(local, weighted[partner, k], minlength=len(chunk)) for k in range(3)], axis=1)
+        near_weighted = take_rows(weighted, partner)
+        summed = np.stack([np.bincount(local, near_weighted[:, k], minlength=len(chunk)) for k in range(3)], axis=1)
         normal[corners] = _unit(summed)
     return normal
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1), 1e-30)[:, None]
+    return vectors / np.maximum(_lengths(vectors), 1e-30)[:, None]
+
+
+def _lengths(vectors: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("...j,...j->...", vectors, vectors))
 
 
 def corner_angles(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """The angle at each corner of each face, flattened (3 per face)."""
     p = take_rows(positions.astype(np.float64), faces.reshape(-1)).reshape(-1, 3, 3)
-    angles = np.empty((len(faces), 3))
-    for k in range(3):
-        a = p[:, (k + 1) % 3] - p[:, k]
-        b = p[:, (k + 2) % 3] - p[:, k]
-        cos = np.einsum("ij,ij->i", a, b) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
-        angles[:, k] = np.arccos(np.clip(cos, -1.0, 1.0))
-    return angles.reshape(-1)
+    edges = np.roll(p, -1, axis=1) - p  # edge k runs from corner k to corner k + 1
+    lengths = _lengths(edges)
+    arriving = np.roll(edges, 1, axis=1)  # the edge from corner k - 1 to corner k
+    cos = -np.einsum("fkj,fkj->fk", edges, arriving) / np.maximum(lengths * np.roll(lengths, 1, axis=1), 1e-30)
+    return np.arccos(np.clip(cos, -1.0, 1.0)).reshape(-1)
 
 
 def _split_by_corner_normal(prim: Primitive, corner_vertex: np.ndarray, corner_normal: np.ndarray) -> Primitive:

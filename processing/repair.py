@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import meshopt
-from .rows import masked_rows, take_rows
+from .rows import masked_rows, remap_sources, take_rows
 from .scene import Primitive
 from .settings import Settings
 
@@ -42,7 +42,7 @@ def weld(prim: Primitive) -> Primitive:
     order faces first use them; vertices no face uses are dropped."""
     columns = [prim.positions] + [a for a in (prim.normals, prim.uvs) if a is not None]
     remap, kept = meshopt.unique_vertex_remap(prim.faces, np.hstack(columns).astype(np.float32))
-    return _remapped(prim, _first_sources(remap, kept), remap[prim.faces])
+    return _remapped(prim, remap_sources(remap, kept), remap[prim.faces])
 
 
 def row_keys(rows: np.ndarray) -> np.ndarray:
@@ -58,16 +58,7 @@ def drop_degenerate(prim: Primitive) -> Primitive:
     cross = face_cross(prim.positions, f)
     faces = masked_rows(f, distinct & (np.einsum("ij,ij->i", cross, cross) > 0))  # no area: a zero cross product
     remap, kept = meshopt.vertex_fetch_remap(faces, prim.vertex_count)
-    return _remapped(prim, _first_sources(remap, kept), remap[faces])
-
-
-def _first_sources(remap: np.ndarray, kept: int) -> np.ndarray:
-    """For each new vertex, an old vertex mapped to it (all of them are alike); unused old
-    vertices map to 0xFFFFFFFF."""
-    used = np.flatnonzero(remap != 0xFFFFFFFF)
-    source = np.empty(kept, dtype=np.int64)
-    source[remap[used]] = used
-    return source
+    return _remapped(prim, remap_sources(remap, kept), remap[faces])
 
 
 def _remapped(prim: Primitive, keep: np.ndarray, faces: np.ndarray) -> Primitive:

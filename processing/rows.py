@@ -10,10 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 
+UNUSED = 0xFFFFFFFF  # meshoptimizer's remap value for a row nothing uses
+
 
 def take_rows(array: np.ndarray, index: np.ndarray) -> np.ndarray:
     """`array[index]` for an integer `index` (a copy; an index out of range raises IndexError)."""
     return np.take(array, index, axis=0)
+
+
+def remap_sources(remap: np.ndarray, count: int) -> np.ndarray:
+    """For a remap old row -> new row (meshoptimizer's: unused old rows map to 0xFFFFFFFF), one old
+    row for each of the `count` new ones; `take_rows(rows, remap_sources(...))` then moves the rows
+    (old rows mapped alike are equal, so any of them will do)."""
+    used = np.flatnonzero(remap != UNUSED)
+    source = np.empty(count, dtype=np.intp)
+    source[remap[used]] = used
+    return source
 
 
 def masked_rows(array: np.ndarray, mask: np.ndarray) -> np.ndarray:

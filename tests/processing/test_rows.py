@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from processing.rows import masked_rows, take_rows
+from processing.rows import masked_rows, remap_sources, take_rows
 
 
 @pytest.mark.parametrize("dtype,width", [(np.float32, 3), (np.uint32, 3), (np.float64, 2), (np.int8, 4)])
@@ -28,3 +28,9 @@ def test_empty_picks_strided_arrays_and_single_columns():
 def test_an_index_out_of_range_raises():
     with pytest.raises(IndexError):
         take_rows(np.zeros((4, 3)), np.array([4]))
+
+
+def test_remap_sources_move_rows_to_their_new_indices():
+    rows = np.array([[0, 0], [1, 1], [0, 0], [2, 2], [9, 9]], dtype=np.float32)
+    remap = np.array([1, 0, 1, 2, 0xFFFFFFFF], dtype=np.uint32)  # rows 0 and 2 alike; row 4 unused
+    assert np.array_equal(take_rows(rows, remap_sources(remap, 3)), [[1, 1], [0, 0], [2, 2]])
