@@ -88,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--max-triangles", type=int)
     convert.add_argument("--web-textures", choices=("webp", "ktx2"),
                          help="textures of the web GLB: webp (default) or ktx2 (compressed in video memory too)")
+    convert.add_argument("--max-texture-memory", type=int, metavar="MIB",
+                         help="video memory all textures may take once decoded (default 128); the largest are halved to fit")
     convert.add_argument("--placement", choices=("floor", "wall"), default="floor")
     convert.add_argument("--up-axis", metavar="AXIS", help="the file's up direction, e.g. z or -y")
     convert.add_argument("--front", metavar="AXIS", help="the direction the product's front faces, e.g. -x")
@@ -254,6 +256,8 @@ def _convert(args: argparse.Namespace) -> int:
         chosen["max_triangles"] = args.max_triangles
     if args.web_textures is not None:
         chosen["web_textures"] = args.web_textures
+    if args.max_texture_memory is not None:
+        chosen["max_texture_memory_mib"] = args.max_texture_memory
     try:
         settings = Settings(**chosen, limits=AppSettings().limits)
     except ValueError as exc:

@@ -77,6 +77,9 @@ class ModelUploadForm(_Strict):
     web_textures: Literal["webp", "ktx2"] | None = Field(
         None, description="Textures of the web GLB: 'webp' (default, smallest download) or 'ktx2' (Basis Universal: "
                           "stays compressed in video memory, for texture-heavy products on phones; slower to convert).")
+    max_texture_memory_mib: int | None = Field(
+        None, ge=8, le=4096, description="Video memory all textures may take once decoded, in MiB (default 128: two "
+                                         "2048 px PBR sets); the largest textures are halved until they fit.")
 
 
 class ProductUpdate(StorefrontFields):

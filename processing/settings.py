@@ -65,6 +65,9 @@ class Settings(BaseModel):
     fit: Fit = Field("strict", description="'scale' allows a uniform rescale of up to 10% to meet the declared dimensions.")
     max_triangles: int = Field(100_000, ge=12, le=5_000_000, description="Hard ceiling for the whole product.")
     max_texture_size: int = Field(2048, ge=64, le=8192, description="Longest texture edge; a power of two.")
+    max_texture_memory_mib: int = Field(
+        128, ge=8, le=4096, description="Video memory all textures may take once decoded (RGBA with mipmaps), in MiB; "
+                                        "the largest are halved until they fit (128: two 2048 px PBR sets).")
     jpeg_quality: int = Field(90, ge=50, le=100)
     web_textures: Literal["webp", "ktx2"] = Field(
         "webp", description="Textures of the web flavour: 'webp' (smallest download) or 'ktx2' (Basis Universal: "

@@ -6,7 +6,13 @@
 - Encoding: PNG only when the image's alpha is actually used (a base-colour texture of a MASK or
   BLEND material whose alpha is not all opaque); JPEG otherwise — several times smaller, and both
   Scene Viewer and Quick Look read it.
-- The decoded size of all textures together is held under the per-job budget.
+- Video memory: a phone decodes every texture to RGBA with mipmaps (a 2048 x 2048 texture takes
+  21 MiB however small its JPEG), and heavy textures are what crash AR Quick Look (~200 MB seen as
+  its limit). All of them together are held under `max_texture_memory_mib`: the largest is halved
+  (never below MIN_FITTED_EDGE) until they fit, and the report says which and how much memory the
+  result takes. 128 MiB by default: two full 2048 px PBR sets (base colour, normal, ORM).
+- The decoded size of all textures together is held under the per-job budget (a security limit:
+  larger uploads are refused before anything is resized).
 """
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ from PIL import Image
 from . import errors
 from .errors import ConversionError
 from .scene import Scene, Texture
-from .settings import Settings
+from .settings import MiB, Settings
+
+MIN_FITTED_EDGE = 256  # px: the budget never halves a texture's shorter edge below this
 
 
 def run(conv, settings: Settings) -> None:
@@ -32,18 +40,46 @@ def run(conv, settings: Settings) -> None:
             f"The textures decode to {decoded:,} bytes; at most {settings.limits.texture_bytes_per_job:,} per model.",
         )
     alpha_users = _textures_needing_alpha(scene)
+    capped = [capped_size(t.image.size, settings.max_texture_size) for t in scene.textures]
+    budget = settings.max_texture_memory_mib * MiB
+    targets = fitted_sizes(capped, budget)
     sizes = []
-    for index, texture in enumerate(scene.textures):
+    for index, (texture, target) in enumerate(zip(scene.textures, targets)):
         before = texture.image.size
-        encode(texture, settings, keep_alpha=index in alpha_users)
+        encode(texture, target, settings, keep_alpha=index in alpha_users)
         sizes.append({"name": texture.name, "before": list(before), "after": list(texture.image.size),
                       "mime_type": texture.mime_type, "bytes": len(texture.encoded)})
-    conv.report.note(textures=sizes)
+    memory = sum(video_memory(size) for size in targets)
+    halved = sum(target != size for target, size in zip(targets, capped))
+    if halved:
+        conv.report.warn(
+            f"{halved} texture(s) reduced to fit the texture memory budget: {memory / MiB:.0f} MiB decoded, "
+            f"{sum(map(video_memory, capped)) / MiB:.0f} MiB at max_texture_size; a higher "
+            f"max_texture_memory_mib ({settings.max_texture_memory_mib}) keeps them")
+    conv.report.note(textures=sizes, texture_memory_mib=round(memory / MiB, 1))
 
 
-def encode(texture: Texture, settings: Settings, keep_alpha: bool) -> None:
+def video_memory(size: tuple[int, int]) -> int:
+    """Bytes a texture of `size` takes on a GPU as RGBA with its full mip chain (a third more)."""
+    return size[0] * size[1] * 4 * 4 // 3
+
+
+def fitted_sizes(sizes: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+    """`sizes` with the largest halved, one at a time, until their video memory fits `budget`
+    (ties: the first); an edge is never halved below MIN_FITTED_EDGE."""
+    sizes = list(sizes)
+    while sum(map(video_memory, sizes)) > budget:
+        shrinkable = [i for i, size in enumerate(sizes) if min(size) >= 2 * MIN_FITTED_EDGE]
+        if not shrinkable:
+            break
+        largest = max(shrinkable, key=lambda i: (video_memory(sizes[i]), -i))
+        sizes[largest] = (sizes[largest][0] // 2, sizes[largest][1] // 2)
+    return sizes
+
+
+def encode(texture: Texture, target: tuple[int, int], settings: Settings, keep_alpha: bool) -> None:
+    """Resize `texture` to `target` and encode it: PNG when its alpha is used, JPEG otherwise."""
     image = texture.image
-    target = capped_size(image.size, settings.max_texture_size)
     has_alpha = keep_alpha and texture.has_alpha and _alpha_is_used(image)
     image = image.convert("RGBA" if has_alpha else ("L" if image.mode in ("L", "I;16", "I") else "RGB"))
     if image.size != target:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.cli import _dimensions, format_report, main
 from api.main import create_app
 
-from ..processing.inputs import textured_obj_zip
+from ..processing.inputs import checker_png, textured_obj_zip
 
 VITRINE3D = Path(sys.executable).with_name("vitrine3d")
 
@@ -77,6 +77,19 @@ def test_convert_can_give_the_web_flavour_ktx2_textures(tmp_path: Path, capsys):
     assert "1 texture(s) re-encoded as KTX2 (ETC1S for colour, UASTC for data)" in web["details"]["dropped"]
     assert b"KHR_texture_basisu" in (out / "model.web.glb").read_bytes()[:4000]
     assert b"KHR_texture_basisu" not in (out / "model.glb").read_bytes()[:4000]  # AR stays plain
+
+
+def test_convert_holds_textures_to_the_video_memory_it_is_given(tmp_path: Path, capsys):
+    source = tmp_path / "box.zip"
+    source.write_bytes(textured_obj_zip(extra={"wood grain.png": checker_png(2048)}))
+    out = tmp_path / "out"
+
+    assert main(["convert", str(source), "-o", str(out), "--max-texture-memory", "8"]) == 0
+
+    report = json.loads((out / "report.json").read_text())
+    textures = next(step for step in report["steps"] if step["name"] == "textures")["details"]
+    assert textures["textures"][0]["after"] == [1024, 1024] and textures["texture_memory_mib"] == 5.3
+    assert any("1 texture(s) reduced to fit the texture memory budget" in w for w in report["warnings"])
 
 
 def test_convert_refused_input_exits_1_with_the_code(tmp_path: Path, capsys):

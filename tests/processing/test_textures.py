@@ -9,7 +9,7 @@ from processing import errors
 from processing.errors import ConversionError
 from processing.scene import Instance, Material, Mesh, Primitive, Scene, Texture
 from processing.settings import Limits, Settings
-from processing.textures import capped_size, run
+from processing.textures import capped_size, fitted_sizes, run, video_memory
 
 from .inputs import checker_png
 
@@ -66,7 +66,26 @@ def test_unused_textures_and_materials_are_pruned():
     assert scene.meshes[0].primitives[0].material == 0
 
 
-def test_texture_memory_budget():
+def test_textures_over_the_video_memory_budget_lose_their_largest_first():
+    sizes = [(2048, 2048)] * 7 + [(1024, 512)]  # 7 x 21.3 MiB + 2.7 MiB = 152 MiB
+    scene = textured_scene([Image.new("RGB", size, (90, 60, 30)) for size in sizes])
+    holder = Holder(scene)
+    with holder.report.step("textures", scene) as record:
+        run(holder, Settings(max_texture_memory_mib=128))
+    after = [t.image.size for t in scene.textures]
+    assert after == [(1024, 1024), (1024, 1024)] + [(2048, 2048)] * 5 + [(1024, 512)]  # 120 MiB
+    assert sum(map(video_memory, after)) <= 128 * 2**20 < sum(map(video_memory, sizes))
+    assert record.details["texture_memory_mib"] == 120.0
+    assert any("2 texture(s) reduced to fit the texture memory budget: 120 MiB decoded, 152 MiB" in w
+               for w in holder.report.warnings)
+
+
+def test_textures_within_the_budget_are_kept_and_no_edge_is_halved_below_256():
+    assert fitted_sizes([(2048, 2048)] * 6, 128 * 2**20) == [(2048, 2048)] * 6  # exactly 128 MiB
+    assert fitted_sizes([(4096, 256), (512, 512)], 1) == [(4096, 256), (256, 256)]  # as far as it goes
+
+
+def test_decoded_bytes_over_the_per_job_limit_are_refused():
     scene = textured_scene([Image.new("RGB", (512, 512))])
     with pytest.raises(ConversionError) as caught:
         run(Holder(scene), Settings(limits=Limits(texture_bytes_per_job=512 * 512)))
