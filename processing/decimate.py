@@ -28,8 +28,8 @@ use order, which made meshoptimizer's pass on the 1.9M-triangle model 3x faster 
 the collapse order depends on vertex numbering, so the errors moved within their usual spread
 (Hausdorff on that model: 6.8e-4 sorted, 7.2e-4 first-use, 6.9e-4..1.4e-3 over four random
 numberings). The error measurement runs in a fork (`forked`, with its history): the reference is
-built beside the simplifier and the distances measured beside the next steps, on the compacted
-parts.
+built beside repair and the simplifier (started by `error_reference`) and the distances measured
+beside the next steps, on the compacted parts.
 Tried and dropped: simplifying to 2x, 4x or 8x the budget first — no faster, errors no better.
 """
 from __future__ import annotations
@@ -42,8 +42,7 @@ from . import errors, meshopt
 from .errors import ConversionError
 from .repair import drop_degenerate, face_normals, row_keys
 from .rows import masked_rows, remap_sources, take_rows
-from .forked import Forked
-from .surface_error import SurfaceReference, world_triangles
+from .surface_error import world_triangles
 from .scene import Primitive, Scene
 from .settings import Settings
 
@@ -71,12 +70,9 @@ def run(conv, settings: Settings) -> None:
     before = [m.triangle_count for m in scene.meshes]
     total = scene.triangle_count
     budget = settings.max_triangles
+    reference = conv.error_reference  # the original's surface, being built in a fork (`error_reference`)
     if total > budget:
-        # The error's reference (the original's samples and search tree) is built in a fork while
-        # the simplifier runs here; the fork measures once it has the result (see `forked`).
-        reference = None
-        if settings.error_samples:
-            reference = Forked(SurfaceReference, list(scene.world_primitives()), settings.error_samples)
+        if reference is not None:
             conv.report.note_later("surface_error", reference)  # cancelled if the run fails first
         error, forced = simplify_to_budget(scene, budget)
         tidy(scene)  # first: the error is then measured on the compacted parts, as published
@@ -90,6 +86,8 @@ def run(conv, settings: Settings) -> None:
             conv.report.warn("decimation had to collapse across UV seams and borders to reach the budget: "
                              "textures may smear along seams; a higher max_triangles avoids it")
     else:
+        if reference is not None:  # repair took the scene under the budget: nothing to measure
+            reference.cancel()
         tidy(scene)
 
 

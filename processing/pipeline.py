@@ -44,6 +44,7 @@ class Conversion:
     scene: Scene | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
     usd_core: Forked | None = None  # the process that writes the USDZ (`export_usdz`)
+    error_reference: Forked | None = None  # the original's surface, for the decimation error
     usdz_checked: dict | None = None  # its problems and size, for `validate`
     web_textures: WebTextures | None = None  # the web flavour's textures, encoding (`web_textures`)
 
@@ -64,7 +65,7 @@ STEPS: list[tuple[str, Step]] = [
     ("ingest", ingest.run),
     ("preflight", preflight.run),
     *((name, _deferred(name)) for name in (
-        "load", "normalize", "repair", "textures", "web_textures", "decimate", "normals",
+        "load", "normalize", "error_reference", "repair", "textures", "web_textures", "decimate", "normals",
         "export_usdz", "export_glb", "export_web_glb", "validate",
     )),
 ]
@@ -104,6 +105,8 @@ def convert(
             conv.usd_core.cancel()  # answered: nothing to do; otherwise the child is not needed
         if conv.web_textures is not None:
             conv.web_textures.close()
+        if conv.error_reference is not None:
+            conv.error_reference.cancel()  # answered or handed to the report: nothing to do
     conv.report.output = {**scene_stats(conv.scene), "files": _file_sizes(conv.outputs)}
     report_path = conv.workdir / "report.json"
     report_path.write_text(json.dumps(conv.report.as_dict(), indent=2))

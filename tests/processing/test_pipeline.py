@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from processing.pipeline import STEPS, convert
-from processing.settings import Dimensions, Settings
+from processing.settings import Dimensions, Limits, Settings
 from processing.usdz_checks import usdz_stats
 
 from ..oracles import assert_valid_glb, assert_valid_usdz
@@ -86,6 +86,24 @@ def test_the_geometric_error_reached_is_in_the_report_and_no_measuring_process_i
     assert 1e-5 < error["hausdorff"] < 0.05 and 0 < error["mean"] < error["hausdorff"]
     assert error["samples"] == Settings().error_samples
     assert child_pids() <= before  # the forked measurement was waited for: no child, no zombie
+
+
+def test_a_run_that_fails_before_decimation_leaves_no_measuring_process(tmp_path):
+    from processing.errors import ConversionError
+
+    before = child_pids()
+    settings = Settings(max_triangles=100, unit="m", limits=Limits(texture_bytes_per_job=1024))
+    with pytest.raises(ConversionError) as failed:  # the error's reference is forked before textures fail
+        converted(tmp_path, textured_glb(sphere(4)), settings)
+    assert failed.value.code == "TEXTURE_TOO_LARGE"
+    assert child_pids() <= before
+
+
+def test_a_scene_within_its_budget_forks_no_measurement(tmp_path):
+    conv = converted(tmp_path, binary_stl(sphere(2)), Settings(max_triangles=100_000, unit="m"))
+    assert conv.error_reference is None
+    decimate = next(s for s in conv.report.as_dict()["steps"] if s["name"] == "decimate")
+    assert "surface_error" not in decimate["details"]
 
 
 def test_a_run_that_fails_after_the_measurement_was_forked_leaves_no_process(tmp_path):
