@@ -277,7 +277,9 @@ def _vertex_bytes(prim: Primitive, flat: np.ndarray | None) -> int:
         return vertices * (8 + 4 * normals + 4 * (prim.uvs is not None))
 
     faces = np.ascontiguousarray(prim.faces, dtype=np.uint32)
-    return stored(faces, True) if flat is None else stored(masked_rows(faces, flat), False) + stored(masked_rows(faces, ~flat), True)
+    if flat is None:
+        return stored(faces, True)
+    return stored(masked_rows(faces, flat), False) + stored(masked_rows(faces, ~flat), True)
 
 
 def _faces_of(prim: Primitive, chosen: np.ndarray) -> Primitive:
@@ -354,7 +356,8 @@ def codec_order(faces: np.ndarray, streams: dict[str, np.ndarray], weld: bool = 
         remap, vertex_count = meshopt.unique_vertex_remap(faces, rows)
         streams = {k: _gathered(s, remap, vertex_count) for k, s in streams.items()}
         faces = remap[faces]
-        faces = masked_rows(faces, (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0]))
+        collapsed = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
+        faces = masked_rows(faces, ~collapsed)
     faces = meshopt.optimize_vertex_cache_strip(faces, vertex_count)
     remap, vertex_count = meshopt.vertex_fetch_remap(faces, vertex_count)
     return remap[faces], {k: _gathered(s, remap, vertex_count) for k, s in streams.items()}

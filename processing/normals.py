@@ -16,7 +16,9 @@ MB, web 487 -> 401 KB), for ~0.1 s more in this step.
 
 History (issue 3): positions and (vertex, normal) pairs were grouped with np.unique, a sort; they
 are grouped with meshoptimizer's hashed remap now (0.30 -> ~0.1 s on 50k triangles), which also
-keeps the vertices in first-use order instead of scattering them.
+keeps the vertices in first-use order instead of scattering them. Rows are picked with
+`rows.take_rows` and corner angles come from each face's three edges: 0.23 -> 0.13 s on the chair
+stress model at 50k.
 """
 from __future__ import annotations
 

@@ -10,7 +10,9 @@
   21 MiB however small its JPEG), and heavy textures are what crash AR Quick Look (~200 MB seen as
   its limit). All of them together are held under `max_texture_memory_mib`: the largest is halved
   (never below MIN_FITTED_EDGE) until they fit, and the report says which and how much memory the
-  result takes. 128 MiB by default: two full 2048 px PBR sets (base colour, normal, ORM).
+  result takes. 128 MiB by default: two full 2048 px PBR sets (base colour, normal, ORM). The
+  USDZ uses the same images (its ORM read channel by channel, not split), so the figure holds
+  for both AR files.
 - The decoded size of all textures together is held under the per-job budget (a security limit:
   larger uploads are refused before anything is resized).
 """
