@@ -40,8 +40,8 @@ import numpy as np
 
 from . import errors, meshopt
 from .errors import ConversionError
-from .repair import drop_degenerate, face_normals, row_keys
-from .rows import masked_rows, remap_sources, take_rows
+from .repair import drop_degenerate, face_normals
+from .rows import masked_rows, row_keys
 from .surface_error import world_triangles
 from .scene import Primitive, Scene
 from .settings import Settings
@@ -223,11 +223,4 @@ def optimize_order(prim: Primitive) -> Primitive:
     """Vertex-cache order for triangles, first-use order for vertices (unused ones dropped)."""
     faces = meshopt.optimize_vertex_cache(prim.faces, prim.vertex_count)
     remap, kept = meshopt.vertex_fetch_remap(faces, prim.vertex_count)
-    order = remap_sources(remap, kept)
-    return Primitive(
-        positions=take_rows(prim.positions, order),
-        faces=remap[faces].astype(np.uint32),
-        material=prim.material,
-        normals=None if prim.normals is None else take_rows(prim.normals, order),
-        uvs=None if prim.uvs is None else take_rows(prim.uvs, order),
-    )
+    return prim.renumbered(remap, kept, faces)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import meshopt
-from .rows import masked_rows, remap_sources, take_rows
+from .rows import masked_rows
 from .scene import Primitive
 from .settings import Settings
 
@@ -42,13 +42,7 @@ def weld(prim: Primitive) -> Primitive:
     order faces first use them; vertices no face uses are dropped."""
     columns = [prim.positions] + [a for a in (prim.normals, prim.uvs) if a is not None]
     remap, kept = meshopt.unique_vertex_remap(prim.faces, np.hstack(columns).astype(np.float32))
-    return _remapped(prim, remap_sources(remap, kept), remap[prim.faces])
-
-
-def row_keys(rows: np.ndarray) -> np.ndarray:
-    """One opaque value per row, so np.unique compares whole rows at the speed of bytes."""
-    rows = np.ascontiguousarray(rows)
-    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    return prim.renumbered(remap, kept)
 
 
 def drop_degenerate(prim: Primitive) -> Primitive:
@@ -58,17 +52,7 @@ def drop_degenerate(prim: Primitive) -> Primitive:
     cross = face_cross(prim.positions, f)
     faces = masked_rows(f, distinct & (np.einsum("ij,ij->i", cross, cross) > 0))  # no area: a zero cross product
     remap, kept = meshopt.vertex_fetch_remap(faces, prim.vertex_count)
-    return _remapped(prim, remap_sources(remap, kept), remap[faces])
-
-
-def _remapped(prim: Primitive, keep: np.ndarray, faces: np.ndarray) -> Primitive:
-    return Primitive(
-        positions=take_rows(prim.positions, keep),
-        faces=faces.reshape(-1, 3).astype(np.uint32),
-        material=prim.material,
-        normals=None if prim.normals is None else take_rows(prim.normals, keep),
-        uvs=None if prim.uvs is None else take_rows(prim.uvs, keep),
-    )
+    return prim.renumbered(remap, kept, faces)
 
 
 def face_normals(positions: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,11 @@ def masked_rows(array: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """`array[mask]` for a boolean `mask` with one entry per row."""
     if array.ndim != 2 or array.shape[1] == 0 or len(mask) != len(array):
         return array[mask]
-    array = np.ascontiguousarray(array)
-    opaque = array.view(np.dtype((np.void, array.dtype.itemsize * array.shape[1]))).ravel()
-    return opaque[mask].view(array.dtype).reshape(-1, array.shape[1])
+    return row_keys(array)[mask].view(array.dtype).reshape(-1, array.shape[1])
+
+
+def row_keys(rows: np.ndarray) -> np.ndarray:
+    """One opaque value per row (a view where it can be): whole rows then move, or compare in
+    np.unique, at the speed of bytes."""
+    rows = np.ascontiguousarray(rows)
+    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()

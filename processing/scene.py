@@ -21,6 +21,8 @@ from typing import Iterator, Literal
 import numpy as np
 from PIL import Image
 
+from .rows import remap_sources, take_rows
+
 AlphaMode = Literal["OPAQUE", "MASK", "BLEND"]
 
 
@@ -95,6 +97,19 @@ class Primitive:
     @property
     def vertex_count(self) -> int:
         return int(len(self.positions))
+
+    def renumbered(self, remap: np.ndarray, count: int, faces: np.ndarray | None = None) -> Primitive:
+        """This primitive under an old -> new vertex `remap` (meshoptimizer's: unused vertices map to
+        0xFFFFFFFF) with `count` new vertices; `faces` (old numbers) default to its own."""
+        source = remap_sources(remap, count)
+        faces = self.faces if faces is None else faces
+        return Primitive(
+            positions=take_rows(self.positions, source),
+            faces=remap[faces].reshape(-1, 3).astype(np.uint32),
+            material=self.material,
+            normals=None if self.normals is None else take_rows(self.normals, source),
+            uvs=None if self.uvs is None else take_rows(self.uvs, source),
+        )
 
 
 @dataclass

@@ -29,3 +29,13 @@ def test_bounds_equal_those_of_every_placed_point(matrix):
     low, high = scene.bounds()
     np.testing.assert_array_equal(low, world.min(axis=0))
     np.testing.assert_array_equal(high, world.max(axis=0))
+
+
+def test_a_renumbered_primitive_carries_every_attribute_and_drops_unused_vertices():
+    prim = Primitive(positions=np.arange(12, dtype=np.float32).reshape(4, 3), faces=np.array([[3, 1, 2]], np.uint32),
+                     material=2, normals=np.eye(4, 3, dtype=np.float32), uvs=np.arange(8, dtype=np.float32).reshape(4, 2))
+    remap = np.array([0xFFFFFFFF, 1, 2, 0], dtype=np.uint32)  # vertex 0 unused; 3 comes first
+    out = prim.renumbered(remap, 3)
+    assert out.faces.tolist() == [[0, 1, 2]] and out.faces.dtype == np.uint32 and out.material == 2
+    assert np.array_equal(out.positions, prim.positions[[3, 1, 2]])
+    assert np.array_equal(out.normals, prim.normals[[3, 1, 2]]) and np.array_equal(out.uvs, prim.uvs[[3, 1, 2]])
