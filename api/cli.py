@@ -294,6 +294,8 @@ def format_report(report: dict, input_bytes: int) -> str:
     before, after = report["input"], report["output"]
     files = after.get("files", {})
     rows = [(name, _number(before.get(name)), _number(after.get(name))) for name in STAT_ROWS]
+    rows.append(("texture memory (MiB)", _number(before.get("texture_memory_mib")),
+                 _number(after.get("texture_memory_mib"))))
     rows.append(("size (file units → m)", _size(before.get("size")), _size(after.get("size"))))
     rows.append(("bytes (input → glb)", _number(input_bytes), _number(files.get("glb"))))
     rows.append(("bytes (web glb)", "", _number(files.get("glb_web"))))

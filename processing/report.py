@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .forked import Forked
-from .scene import Scene
+from .scene import Scene, video_memory
 
 
 def scene_stats(scene: Scene) -> dict:
-    """Triangles, vertices and parts of a scene, with its size in scene units."""
+    """Triangles, vertices and parts of a scene, its size in scene units, and the video memory its
+    textures take once decoded (RGBA with mipmaps, MiB)."""
     try:
         size = [round(x, 6) for x in scene.size()]
     except ValueError:
@@ -28,6 +29,7 @@ def scene_stats(scene: Scene) -> dict:
         "instances": len(scene.instances),
         "materials": len(scene.materials),
         "textures": len(scene.textures),
+        "texture_memory_mib": round(sum(video_memory(t.image.size) for t in scene.textures) / 2**20, 1),
         "size": size,
     }
 

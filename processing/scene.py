@@ -185,6 +185,11 @@ class Scene:
             inst.matrix = matrix @ inst.matrix
 
 
+def video_memory(size: tuple[int, int]) -> int:
+    """Bytes a texture of `size` takes on a GPU as RGBA with its full mip chain (a third more)."""
+    return size[0] * size[1] * 4 * 4 // 3
+
+
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
 

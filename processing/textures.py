@@ -9,8 +9,8 @@
 - Video memory: a phone decodes every texture to RGBA with mipmaps (a 2048 x 2048 texture takes
   21 MiB however small its JPEG), and heavy textures are what crash AR Quick Look (~200 MB seen as
   its limit). All of them together are held under `max_texture_memory_mib`: the largest is halved
-  (never below MIN_FITTED_EDGE) until they fit, and the report says which and how much memory the
-  result takes. 128 MiB by default: two full 2048 px PBR sets (base colour, normal, ORM). The
+  (never below MIN_FITTED_EDGE) until they fit, and the report says which (its input and output
+  figures give the memory before and after, `texture_memory_mib`). 128 MiB by default: two full 2048 px PBR sets (base colour, normal, ORM). The
   USDZ uses the same images (its ORM read channel by channel, not split), so the figure holds
   for both AR files.
 - The decoded size of all textures together is held under the per-job budget (a security limit:
@@ -26,7 +26,7 @@ from PIL import Image
 
 from . import errors
 from .errors import ConversionError
-from .scene import Scene, Texture
+from .scene import Scene, Texture, video_memory
 from .settings import MiB, Settings
 
 MIN_FITTED_EDGE = 256  # px: the budget never halves a texture's shorter edge below this
@@ -58,12 +58,7 @@ def run(conv, settings: Settings) -> None:
             f"{halved} texture(s) reduced to fit the texture memory budget: {memory / MiB:.0f} MiB decoded, "
             f"{sum(map(video_memory, capped)) / MiB:.0f} MiB at max_texture_size; a higher "
             f"max_texture_memory_mib ({settings.max_texture_memory_mib}) keeps them")
-    conv.report.note(textures=sizes, texture_memory_mib=round(memory / MiB, 1))
-
-
-def video_memory(size: tuple[int, int]) -> int:
-    """Bytes a texture of `size` takes on a GPU as RGBA with its full mip chain (a third more)."""
-    return size[0] * size[1] * 4 * 4 // 3
+    conv.report.note(textures=sizes)
 
 
 def fitted_sizes(sizes: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:

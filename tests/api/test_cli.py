@@ -88,7 +88,9 @@ def test_convert_holds_textures_to_the_video_memory_it_is_given(tmp_path: Path, 
 
     report = json.loads((out / "report.json").read_text())
     textures = next(step for step in report["steps"] if step["name"] == "textures")["details"]
-    assert textures["textures"][0]["after"] == [1024, 1024] and textures["texture_memory_mib"] == 5.3
+    assert textures["textures"][0]["after"] == [1024, 1024]
+    assert (report["input"]["texture_memory_mib"], report["output"]["texture_memory_mib"]) == (21.3, 5.3)
+    assert "texture memory (MiB)                        21.3                       5.3" in capsys.readouterr().out
     assert any("1 texture(s) reduced to fit the texture memory budget" in w for w in report["warnings"])
 
 
