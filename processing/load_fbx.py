@@ -9,6 +9,7 @@ The scene is taken as the file stores it (its units, its up axis); `normalize` a
 file states (reported in `upload.stated`) unless the upload says otherwise. Native parsing runs in
 the conversion child process like every other step, so a reader crash is a failed job, never a
 dead server. The binding is used conservatively: every list is copied out while the scene is alive.
+The reading itself runs in a forked process that never frees ufbx's scene (`_Reading`: why).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from . import errors
 from .errors import ConversionError
+from .forked import Forked
 from .ingest import Upload
 from .mesh_parts import MaterialSpec, SceneAssembler, corner_primitive, fan_triangles
 from .report import Report
@@ -28,6 +30,45 @@ _AXES = {0: "+x", 1: "-x", 2: "+y", 3: "-y", 4: "+z", 5: "-z"}
 
 
 def load(upload: Upload, resolver, limits: Limits, report: Report) -> Scene:
+    _ufbx()  # imported before the fork: the child loads nothing of its own
+    reading = Forked(_Reading, upload, resolver, limits)
+    reading.ask("outcome")
+    outcome = reading.result()
+    upload.stated = outcome["stated"]
+    resolver.missing = list(outcome["missing"])  # the child's resolver was this one, as it was
+    resolver.refused = [ConversionError(*refusal) for refusal in outcome["refused"]]
+    for warning in outcome["warnings"]:
+        report.warn(warning)
+    if outcome["error"] is not None:
+        raise ConversionError(*outcome["error"])
+    return outcome["scene"]
+
+
+class _Reading:
+    """The FBX read in a forked process (`forked`), which leaves without freeing ufbx's scene.
+
+    Why: ufbx 0.0.5 (the newest) can crash when it frees a scene: freeing walks the element objects
+    it registered, and one already released leaves a dangling pointer behind (found when a test run
+    crashed in `Scene.free` or the scene's deallocation, depending on what the heap held). The child
+    answers with what the reading produced — our scene, the file's stated units and axes, the
+    resolver's refusals and misses, the warnings, or the ConversionError raised (code, message) —
+    and exits without tearing anything down (`forked`: os._exit)."""
+
+    def __init__(self, upload: Upload, resolver, limits: Limits):
+        report = Report()
+        scene, error = None, None
+        try:
+            scene = _read(upload, resolver, limits, report)
+        except ConversionError as exc:
+            error = exc.code, exc.message
+        self._outcome = {"scene": scene, "error": error, "stated": upload.stated, "warnings": report.warnings,
+                         "missing": resolver.missing, "refused": [(e.code, e.message) for e in resolver.refused]}
+
+    def outcome(self) -> dict:
+        return self._outcome
+
+
+def _read(upload: Upload, resolver, limits: Limits, report: Report) -> Scene:
     ufbx = _ufbx()
     try:
         fbx = ufbx.load_memory(upload.root.read_bytes(), ignore_animation=True, load_external_files=False,

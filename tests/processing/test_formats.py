@@ -16,7 +16,8 @@ from processing.usdz_checks import usdz_stats
 
 from ..oracles import assert_valid_glb, assert_valid_usdz
 from .format_inputs import dae_box, dae_zip, fbx_box, fbx_zip, max3ds_box, max3ds_zip, usd_box, usdz_box
-from .inputs import checker_png, make_zip
+from .children import child_pids
+from .inputs import checker_png, make_zip, png_header
 from .steps import run_until
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -235,6 +236,21 @@ def test_fbx_texture_outside_the_upload_is_matched_by_name_inside_only(tmp_path)
     # the texture exists on this disk, but not in the upload: it is not read
     assert not conv.scene.textures
     assert any("not in the upload" in w for w in conv.report.warnings)
+
+
+def test_fbx_is_read_in_a_child_whose_refusals_and_units_reach_the_conversion(tmp_path):
+    """load_fbx reads in a forked process (ufbx can crash freeing a scene): what the reading
+    learned — a refused texture, the file's unit and axis — still decides the conversion."""
+    before = child_pids()
+    bomb = make_zip({"box.fbx": fbx_box(), "wood.png": png_header(100_000, 100_000)})
+    (tmp_path / "bomb").mkdir()
+    with pytest.raises(ConversionError) as caught:
+        run_until(tmp_path / "bomb", bomb, "load")
+    assert caught.value.code == errors.TEXTURE_TOO_LARGE
+    (tmp_path / "mm").mkdir()
+    conv = run_until(tmp_path / "mm", fbx_box(SOFA_CM, unit_cm=0.1, z_up=True), "load")
+    assert (conv.upload.stated.metres_per_unit, conv.upload.stated.up_axis) == (pytest.approx(0.001), "+z")
+    assert child_pids() <= before
 
 
 def test_usd_that_does_not_parse_is_a_corrupt_file(tmp_path):
