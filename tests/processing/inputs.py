@@ -63,14 +63,15 @@ def sphere(subdivisions: int = 3, radius: float = 0.5) -> trimesh.Trimesh:
     return trimesh.creation.icosphere(subdivisions=subdivisions, radius=radius)
 
 
-def textured_glb(mesh: trimesh.Trimesh | None = None, png: bytes | None = None) -> bytes:
-    """A GLB written by trimesh: a mesh with UVs and a base-colour texture."""
-    mesh = mesh if mesh is not None else trimesh.creation.box(extents=(0.9, 0.45, 0.6))
-    uv = (mesh.vertices[:, [0, 2]] - mesh.vertices[:, [0, 2]].min(axis=0)) / np.ptp(mesh.vertices[:, [0, 2]], axis=0)
+def textured_glb(*meshes: trimesh.Trimesh, png: bytes | None = None) -> bytes:
+    """A GLB written by trimesh: meshes (a box if none) with UVs and a base-colour texture each."""
     image = Image.open(io.BytesIO(png or checker_png()))
-    material = trimesh.visual.material.PBRMaterial(baseColorTexture=image, metallicFactor=0.0, roughnessFactor=0.6)
-    mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
-    return trimesh.Scene(mesh).export(file_type="glb")
+    meshes = meshes or (trimesh.creation.box(extents=(0.9, 0.45, 0.6)),)
+    for mesh in meshes:
+        xz = mesh.vertices[:, [0, 2]]
+        material = trimesh.visual.material.PBRMaterial(baseColorTexture=image, metallicFactor=0.0, roughnessFactor=0.6)
+        mesh.visual = trimesh.visual.TextureVisuals(uv=(xz - xz.min(axis=0)) / np.ptp(xz, axis=0), material=material)
+    return trimesh.Scene(list(meshes)).export(file_type="glb")
 
 
 def binary_stl(mesh: trimesh.Trimesh, declared_count: int | None = None) -> bytes:

@@ -3,9 +3,7 @@
 import io
 from pathlib import Path
 
-import numpy as np
 import pytest
-import trimesh
 from PIL import Image
 
 from processing import decimate
@@ -14,21 +12,13 @@ from processing.settings import Settings
 from processing.web_textures import WebTextures
 
 from .children import child_pids
-from .inputs import checker_png, sphere
+from .inputs import sphere, textured_glb
 from .test_pipeline import converted
 
 
 def textured_parts(count: int) -> bytes:
     """A GLB of `count` textured spheres side by side (each at least 4 triangles after decimation)."""
-    image = Image.open(io.BytesIO(checker_png()))
-    meshes = []
-    for x in range(count):
-        mesh = sphere(2).apply_translation((x, 0, 0))
-        uv = (mesh.vertices[:, [0, 2]] - mesh.vertices[:, [0, 2]].min(axis=0)) / np.ptp(mesh.vertices[:, [0, 2]], axis=0)
-        material = trimesh.visual.material.PBRMaterial(baseColorTexture=image)
-        mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
-        meshes.append(mesh)
-    return trimesh.Scene(meshes).export(file_type="glb")
+    return textured_glb(*(sphere(2).apply_translation((x, 0, 0)) for x in range(count)))
 
 
 def test_ktx2_encoders_are_running_when_decimation_starts(tmp_path, monkeypatch):
