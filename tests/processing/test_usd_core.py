@@ -24,12 +24,14 @@ def test_take_returns_the_process_started_early_once_then_new_ones():
         second.cancel()
 
 
-def test_the_script_starts_it_before_importing_numpy_and_one_never_taken_ends_with_its_parent():
+def test_it_starts_with_numpy_shared_before_pydantic_and_one_never_taken_ends_with_its_parent():
     script = (
         "import sys\n"
         "from processing import usd_core\n"
+        "assert 'numpy' not in sys.modules\n"
         "usd_core.start_early()\n"
-        "assert 'numpy' not in sys.modules and 'pydantic' not in sys.modules\n"
+        "assert 'numpy' in sys.modules and 'PIL.Image' in sys.modules\n"
+        "assert 'pydantic' not in sys.modules and 'pxr' not in sys.modules\n"
         "print(usd_core._early._pid)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
