@@ -1,8 +1,11 @@
 # Vitrine3D on one machine, in one container: API + in-process job runner + SQLite + local files.
 #   docker build -t vitrine3d .
 #   docker run --rm -p 8000:8000 -v vitrine3d-data:/data vitrine3d
-# The same steps as `make setup`; Node.js is needed only to fetch the pinned browser files, so it
-# stays in the first stage and the image that runs has none.
+# The same steps as `make setup`. The first stage fetches the pinned npm packages and copies the
+# browser files; the image that runs keeps Node.js and the KTX2 encoder (ktx2-encoder and its one
+# dependency, ktx-parse), which the web flavour's `web_textures=ktx2` runs (processing/ktx2.py).
+# Node finds them in /usr/local/lib/node_modules, walking up from the installed processing/ folder
+# (/usr/local/lib/python3.11/site-packages/processing).
 
 # Debian trixie: its nodejs package is Node 20, what package.json asks for.
 FROM python:3.11-slim-trixie AS viewer-files
@@ -17,6 +20,11 @@ RUN python scripts/copy-model-viewer.py
 
 
 FROM python:3.11-slim-trixie
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=viewer-files /src/node_modules/ktx2-encoder /usr/local/lib/node_modules/ktx2-encoder
+COPY --from=viewer-files /src/node_modules/ktx-parse /usr/local/lib/node_modules/ktx-parse
 WORKDIR /src
 # Dependencies before the code, so that editing the code does not reinstall them.
 COPY pyproject.toml ./
