@@ -11,7 +11,9 @@ The request can be megabytes, more than a pipe holds, and the child reads it onl
 reference is built: a thread writes it, so `ask` returns at once. The child is in the parent's
 process group, so a job killed by its runner takes it along; `cancel` ends it when the
 conversion fails first. A child that fails or dies without answering is replaced by the same work
-done here, which raises whatever it raises. Where fork does not exist the work is done inline.
+done here, which raises whatever it raises — unless `redo` is off, for work that could kill this
+process too (a native reader crashing on a hostile file): `result` then raises `ChildDied`. Where
+fork does not exist the work is done inline.
 
 History (issue 3), stress_adis_1900k -> 50k: the reference was first built on a thread beside the
 simplifier (the two slowed each other: 2.7 s + 3.7 s alone, 6.8 s together), then in a fork after
@@ -23,7 +25,9 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import sys
 import threading
+import traceback
 from typing import Any, Callable
 
 # This process's ends of its children's pipes. Every fork closes them in the new child: a child
@@ -34,11 +38,15 @@ _parent_ends: set[int] = set()
 _ends_lock = threading.Lock()
 
 
+class ChildDied(Exception):
+    """The child ended without answering and its work is not to be redone here (`redo` off)."""
+
+
 class Forked:
     """`build(*args)` in a child process, started now; `ask(method, *args)` then `result()`."""
 
-    def __init__(self, build: Callable[..., Any], *args: Any):
-        self._build, self._args = build, args
+    def __init__(self, build: Callable[..., Any], *args: Any, redo: bool = True):
+        self._build, self._args, self._redo = build, args, redo
         self._pid: int | None = None
         self._request: tuple[str, tuple] | None = None
         self._writer: threading.Thread | None = None
@@ -78,8 +86,10 @@ class Forked:
             with open(self._answer_read, "rb", closefd=False) as pipe:
                 payload = pipe.read()
             _close_parent_end(self._answer_read)
-            os.waitpid(self._pid, 0)
+            _, status = os.waitpid(self._pid, 0)
             self._pid = None
+            if not payload and not self._redo:
+                raise ChildDied(_ending(status))
         method, args = self._request
         self._value = pickle.loads(payload) if payload else getattr(self._build(*self._args), method)(*args)
         self._answered = True
@@ -96,6 +106,12 @@ class Forked:
             _close_parent_end(self._request_write)
         _close_parent_end(self._answer_read)
         self._pid = None
+
+
+def _ending(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"the child was killed by signal {os.WTERMSIG(status)}"
+    return "the child raised an exception (its traceback is on stderr)"
 
 
 def _write_all(fd: int, payload: bytes) -> None:
@@ -117,7 +133,8 @@ def _close_parent_end(fd: int) -> None:
 def _child(request_read: int, answer_write: int, build: Callable[..., Any], args: tuple) -> None:
     """Runs in the fork: build, wait for the call, answer, and leave at once (`os._exit`: no atexit
     hooks, no second flush of buffers the parent also holds). An exception leaves the answer
-    empty, and the parent then does the work itself."""
+    empty, its traceback on stderr (the conversion's log), and the parent then does the work
+    itself or raises `ChildDied`."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         built = build(*args)
@@ -128,5 +145,8 @@ def _child(request_read: int, answer_write: int, build: Callable[..., Any], args
             answer = pickle.dumps(getattr(built, method)(*call_args))
             with os.fdopen(answer_write, "wb") as pipe:
                 pipe.write(answer)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
     finally:
         os._exit(0)

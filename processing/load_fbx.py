@@ -14,12 +14,13 @@ The reading itself runs in a forked process that never frees ufbx's scene (`_Rea
 from __future__ import annotations
 
 import re
+import sys
 
 import numpy as np
 
 from . import errors
 from .errors import ConversionError
-from .forked import Forked
+from .forked import ChildDied, Forked
 from .ingest import Upload
 from .mesh_parts import MaterialSpec, SceneAssembler, corner_primitive, fan_triangles
 from .report import Report
@@ -31,9 +32,16 @@ _AXES = {0: "+x", 1: "-x", 2: "+y", 3: "-y", 4: "+z", 5: "-z"}
 
 def load(upload: Upload, resolver, limits: Limits, report: Report) -> Scene:
     _ufbx()  # imported before the fork: the child loads nothing of its own
-    reading = Forked(_Reading, upload, resolver, limits)
+    reading = Forked(_Reading, upload, resolver, limits, redo=False)
     reading.ask("outcome")
-    outcome = reading.result()
+    try:
+        outcome = reading.result()
+    except ChildDied as exc:  # reading it again here would crash this process the same way
+        print(f"FBX reader: {exc}", file=sys.stderr)
+        raise ConversionError(errors.CORRUPT_FILE, "The FBX reader stopped on this file; export it again from "
+                                                   "its application, or as GLB.") from None
+    if outcome["out_of_memory"]:
+        raise MemoryError("reading the FBX file")  # the conversion's own out-of-memory failure
     upload.stated = outcome["stated"]
     resolver.missing = list(outcome["missing"])  # the child's resolver was this one, as it was
     resolver.refused = [ConversionError(*refusal) for refusal in outcome["refused"]]
@@ -51,18 +59,23 @@ class _Reading:
     it registered, and one already released leaves a dangling pointer behind (found when a test run
     crashed in `Scene.free` or the scene's deallocation, depending on what the heap held). The child
     answers with what the reading produced — our scene, the file's stated units and axes, the
-    resolver's refusals and misses, the warnings, or the ConversionError raised (code, message) —
-    and exits without tearing anything down (`forked`: os._exit)."""
+    resolver's refusals and misses, the warnings, or the ConversionError raised (code, message), or
+    that memory ran out — and exits without tearing anything down (`forked`: os._exit). A child
+    that dies instead (ufbx crashing on a hostile file) fails the job as a corrupt file: the read
+    is not repeated in the conversion process (`Forked(redo=False)`)."""
 
     def __init__(self, upload: Upload, resolver, limits: Limits):
         report = Report()
-        scene, error = None, None
+        scene, error, out_of_memory = None, None, False
         try:
             scene = _read(upload, resolver, limits, report)
         except ConversionError as exc:
             error = exc.code, exc.message
-        self._outcome = {"scene": scene, "error": error, "stated": upload.stated, "warnings": report.warnings,
-                         "missing": resolver.missing, "refused": [(e.code, e.message) for e in resolver.refused]}
+        except MemoryError:
+            out_of_memory = True
+        self._outcome = {"scene": scene, "error": error, "out_of_memory": out_of_memory, "stated": upload.stated,
+                         "warnings": report.warnings, "missing": resolver.missing,
+                         "refused": [(e.code, e.message) for e in resolver.refused]}
 
     def outcome(self) -> dict:
         return self._outcome

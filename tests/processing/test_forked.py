@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from processing.forked import Forked
+from processing.forked import ChildDied, Forked
 
 from .children import child_pids
 
@@ -59,6 +59,18 @@ def test_a_child_killed_before_answering_is_replaced_by_the_work_done_here(monke
     pending = Forked(Summer)
     pending.ask("die")
     assert pending.result() == 7
+
+
+@pytest.mark.parametrize("call, args, ending", [("die", (), "killed by signal 9"),
+                                                ("fail", ("bad samples",), "raised an exception")])
+def test_with_redo_off_a_child_that_does_not_answer_is_reported_not_redone(monkeypatch, no_child_left, call, args,
+                                                                           ending):
+    """Work that could crash this process too (a native reader on a hostile file) is not run here."""
+    monkeypatch.setenv("FORKED_TEST_PARENT", str(os.getpid()))
+    pending = Forked(Summer, redo=False)
+    pending.ask(call, *args)
+    with pytest.raises(ChildDied, match=ending):
+        pending.result()
 
 
 @pytest.mark.parametrize("asked", [False, True])

@@ -2,12 +2,13 @@
 oracles accept, and its hostile variants are refused with a code (issue 5)."""
 import json
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from processing import errors, load_collada
+from processing import errors, load_collada, load_fbx
 from processing.errors import ConversionError
 from processing.load_step import declared_unit
 from processing.pipeline import convert
@@ -251,6 +252,34 @@ def test_fbx_is_read_in_a_child_whose_refusals_and_units_reach_the_conversion(tm
     conv = run_until(tmp_path / "mm", fbx_box(SOFA_CM, unit_cm=0.1, z_up=True), "load")
     assert (conv.upload.stated.metres_per_unit, conv.upload.stated.up_axis) == (pytest.approx(0.001), "+z")
     assert child_pids() <= before
+
+
+def test_an_fbx_that_crashes_the_reader_is_a_corrupt_file_and_is_not_read_again_here(tmp_path, monkeypatch):
+    """ufbx crashing on a hostile file kills only the reading child; reading it again in the
+    conversion process would crash that too, so the job fails with CORRUPT_FILE instead."""
+    parent = os.getpid()
+
+    def crashing_read(*args):
+        if os.getpid() == parent:
+            raise AssertionError("the FBX was read again in the conversion process")
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    monkeypatch.setattr(load_fbx, "_read", crashing_read)
+    before = child_pids()
+    with pytest.raises(ConversionError) as caught:
+        run_until(tmp_path, fbx_box(), "load")
+    assert caught.value.code == errors.CORRUPT_FILE
+    assert "FBX reader stopped" in caught.value.message
+    assert child_pids() <= before
+
+
+def test_an_fbx_read_that_runs_out_of_memory_is_the_conversions_out_of_memory(tmp_path, monkeypatch):
+    def exhausting_read(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(load_fbx, "_read", exhausting_read)
+    with pytest.raises(MemoryError):
+        run_until(tmp_path, fbx_box(), "load")
 
 
 def test_usd_that_does_not_parse_is_a_corrupt_file(tmp_path):
