@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -290,6 +291,28 @@ def test_unencoded_texture_is_a_programming_error(textured_box_scene, tmp_path):
     with pytest.raises(ValueError, match="textures step"):
         write(textured_box_scene, tmp_path)
     assert list(tmp_path.iterdir()) == []  # no scratch folder, no partial package
+
+
+def test_usd_cores_warm_up_writes_a_valid_usdz_in_the_system_temp_folder_only_and_removes_it(tmp_path, monkeypatch):
+    """usd-core's one-time setup is paid on a one-triangle USDZ while its process waits for the
+    scene: never in the job's directory (the current one), and nothing is left behind."""
+    system_temp, job = tmp_path / "tmp", tmp_path / "job"
+    system_temp.mkdir()
+    job.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    monkeypatch.chdir(job)
+    packaged = []
+    package = export_usdz.UsdCore.package
+
+    def recorded(self, scene, path):
+        packaged.append((path, package(self, scene, path)))
+        return packaged[-1][1]
+
+    monkeypatch.setattr(export_usdz.UsdCore, "package", recorded)
+    export_usdz.UsdCore()
+    [(path, result)] = packaged
+    assert system_temp in path.parents and result["problems"] == []
+    assert list(system_temp.iterdir()) == [] and list(job.iterdir()) == []
 
 
 def test_run_writes_model_usdz_into_the_workdir(textured_box_scene, tmp_path):
