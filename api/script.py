@@ -2,8 +2,8 @@
 
 For `convert` it first forks the process that loads usd-core (`processing.usd_core`), importing
 nothing before that but what both processes need (numpy, Pillow): api.cli, its settings and the
-pipeline take ~0.5 s to import on one core, and usd-core's import runs on the other meanwhile. After `convert` the process
-leaves without tearing the interpreter down: freeing every module and array took 0.15-0.2 s of a
+pipeline take ~0.5 s to import on one core, and usd-core's import runs on the other meanwhile.
+After `convert` the process leaves without tearing the interpreter down: freeing every module and array took 0.15-0.2 s of a
 2.5 s run on the stress models (issue 3's benchmark times whole processes), and a conversion leaves
 nothing to clean up — its children are reaped and its files closed when `convert` returns.
 """

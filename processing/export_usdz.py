@@ -5,7 +5,7 @@ steps take on a 500k-triangle chair. So the process that imports it is forked ea
 `vitrine3d` script and the service's conversion process before their own imports
 (`usd_core.start_early`), or else by `start` (called by the pipeline right after preflight). It
 loads usd-core while this process imports and runs load, repair, decimate and normals. This step
-then hands it the finished scene (right after `textures`, before the GLB exporters); it writes the
+then hands it the finished scene (right after `normals`, before the GLB exporters); it writes the
 package (`usdz_writer`), checks the file as it will be published (`usdz_checks`: package, ARKit
 and usd-core's validators) and measures its size while this process writes the two GLBs, and
 `validate` collects those figures (`collect`). This process never loads usd-core. A child that
