@@ -71,6 +71,9 @@ def publish(sessions: sessionmaker[Session], storage: Storage, job: ClaimedJob, 
         "attempt": job.attempt,
         "assets": {o.kind: o.key for o in objects},
         "dimensions_m": report.get("dimensions_m"),
+        # How the web flavour's textures are encoded: pages may show it inline only without KTX2,
+        # whose transcoder their Content-Security-Policy forbids (viewer/security.py).
+        "web_textures": report.get("settings", {}).get("web_textures") if "glb_web" in outputs else None,
         "summary": report_summary(report),
         "created": utcnow().isoformat(),
     }

@@ -16,7 +16,8 @@ encoding starts before decimation (`web_textures`) and runs while the geometry i
 
 A page showing these files needs 'unsafe-eval' in its CSP if it sends one: three.js's Basis
 transcoder (model-viewer's, which this service hosts) builds its bindings with `new Function` in a
-worker. Our own /view page never shows the web flavour; a storefront's page does.
+worker. Our own /view and embed pages show a KTX2 product's AR file instead (their other
+products' web files inline, off Android); a storefront's page may show it.
 
 Node runs with --disable-wasm-trap-handler: otherwise V8 reserves ~10 GB of address space per
 WebAssembly memory and cannot start under the conversion process's address-space limit (4 GiB).

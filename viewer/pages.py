@@ -56,6 +56,9 @@ class ViewerProduct:
     glb_url: str
     usdz_url: str
     events_url: str
+    # The `web` flavour, for the inline view where AR will not be handed `src` (not Android):
+    # model-viewer-config.js swaps it in. None where the page cannot show it (KTX2 textures).
+    web_glb_url: str | None = None
     poster_url: str | None = None
     qr_url: str | None = None
     dimensions_m: dict[str, float] | None = None

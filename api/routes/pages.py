@@ -66,7 +66,7 @@ def not_found_page(sku: str) -> HTMLResponse:
 def viewer_headers(session: Session, shown: ViewerProduct) -> dict[str, str]:
     return page_headers(
         frame_ancestors=catalog.allowed_origins(session, shown.tenant),
-        asset_urls=[shown.glb_url, shown.usdz_url, shown.poster_url],
+        asset_urls=[shown.glb_url, shown.web_glb_url, shown.usdz_url, shown.poster_url],
     )
 
 
@@ -111,6 +111,7 @@ def viewer_product(product: Product, base_url: str, storage: Storage) -> ViewerP
         placement=product.placement,
         glb_url=urls["glb"],
         usdz_url=urls["usdz"],
+        web_glb_url=urls.get("glb_web") if manifest.get("web_textures") == "webp" else None,
         poster_url=urls.get("poster"),
         events_url=f"{base_url}/v1/events",
         qr_url=f"{base_url}/v1/products/{product.sku}/qr.svg{tenant_query(product.tenant)}",

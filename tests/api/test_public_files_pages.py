@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from tests.conftest import FAKES
+
 GLB = b"glTF\x02\x00\x00\x00 sofa"
 
 
@@ -78,6 +82,24 @@ def test_view_page_of_a_published_product(api):
     assert 'ar-placement="floor"' in viewer and 'ar-scale="fixed"' in viewer
     bundle = re.search(r'<script[^>]+src="(/static/[^"]+model-viewer[^"]*\.js)"', response.text).group(1)
     assert bundle.startswith("/static/vendor/")
+
+
+@pytest.mark.parametrize("web_textures, shown", [("webp", True), ("ktx2", False)])
+def test_view_page_names_the_web_flavour_for_the_inline_view_unless_it_has_ktx2_textures(start_api, web_textures,
+                                                                                        shown):
+    """model-viewer-config.js swaps it in where AR is not handed `src`; KTX2 would need a CSP
+    exception for its transcoder, so those products keep the AR file inline too."""
+    api = start_api(convert_function=f"{FAKES}:succeed_with_web")
+    api.create_product("SOFA-1")
+    job = api.upload("SOFA-1", GLB, web_textures=web_textures).json()["job"]
+    assert api.wait_for_job(job["id"])["status"] == "succeeded"
+    assets = api.get("/v1/products/SOFA-1").json()["assets"]
+    response = api.client.get("/view/SOFA-1")
+    viewer = re.search(r"<model-viewer\b[^>]*>", response.text).group(0)
+    assert f'src="{assets["glb"]}?title=Sofa"' in viewer  # what Scene Viewer is handed, unchanged
+    assert ("data-vitrine-web-src" in viewer) == shown
+    if shown:
+        assert f'data-vitrine-web-src="{assets["glb_web"]}"' in viewer
 
 
 def test_view_page_is_404_until_published_and_for_unknown_skus(api):

@@ -36,6 +36,14 @@ def succeed(source: Path, workdir: Path, settings, on_progress) -> SimpleNamespa
     return SimpleNamespace(outputs=outputs)
 
 
+def succeed_with_web(source: Path, workdir: Path, settings, on_progress) -> SimpleNamespace:
+    """`succeed`, with a `web` flavour too."""
+    done = succeed(source, workdir, settings, on_progress)
+    done.outputs["glb_web"] = workdir / "model.web.glb"
+    done.outputs["glb_web"].write_bytes(b"WEB GLB:" + source.read_bytes())
+    return done
+
+
 def slow_succeed(source: Path, workdir: Path, settings, on_progress) -> SimpleNamespace:
     for step, fraction in (("load", 0.25), ("decimate", 0.5), ("export", 0.75)):
         on_progress(step, fraction)

@@ -1,5 +1,6 @@
-"""The `web` flavour in a real browser: model-viewer decodes the meshopt-compressed, quantised GLB
-with the decoder this service hosts (no CDN), at the same real-world size as the AR flavour; with
+"""The `web` flavour in a real browser: our pages show it inline wherever AR is not handed `src`
+(not on Android), and model-viewer decodes the meshopt-compressed, quantised GLB with the decoder
+this service hosts (no CDN), at the same real-world size as the AR flavour; with
 KTX2 textures (uploaded with web_textures=ktx2) it transcodes them with the Basis transcoder this
 service hosts and draws the same picture as the AR file."""
 from __future__ import annotations
@@ -11,49 +12,45 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from .browser import INIT_SCRIPT, PAGE_TIMEOUT_MS, SHOW_MODEL, covered_mean_colour, picture_stats, shop_page, storefront
+from .browser import (
+    INIT_SCRIPT,
+    PAGE_TIMEOUT_MS,
+    SHOW_MODEL,
+    covered_mean_colour,
+    foreign_requests,
+    picture_stats,
+    shop_page,
+    storefront,
+)
 from .cases import model_cases
-from .test_viewer_browser import BUILT_SKUS
+from .test_viewer_browser import BUILT_SKUS, open_page
 
-SWAP_TO = """
-async ([url, timeoutMs]) => {
-  const viewer = document.querySelector('model-viewer');
-  await customElements.whenDefined('model-viewer');
-  // The page's own model first: its `load` must not be taken for the swapped one's.
-  if (!viewer.loaded) await new Promise((resolve) => viewer.addEventListener('load', resolve, { once: true }));
-  const loaded = new Promise((resolve, reject) => {
-    viewer.addEventListener('load', resolve, { once: true });
-    viewer.addEventListener('error', (e) => reject(new Error(JSON.stringify(e.detail))), { once: true });
-    setTimeout(() => reject(new Error(`no load within ${timeoutMs} ms`)), timeoutMs);
-  });
-  viewer.src = url;
-  await loaded;
-  const size = viewer.getDimensions();
-  return [size.x, size.y, size.z];
-}
-"""
-
-
-def test_web_flavour_loads_with_the_self_hosted_decoder(server, published, browser):
+@pytest.mark.parametrize("phone, flavour", [(None, "glb_web"), ("iphone", "glb_web"), ("android", "glb")])
+def test_the_inline_view_shows_the_web_flavour_where_ar_is_not_handed_src(server, published, browser, phone, flavour):
+    """Desktops start no AR and Quick Look opens the USDZ, so they get the smaller web file (decoded
+    with the meshopt decoder this service hosts); Android hands `src` to Scene Viewer, which cannot
+    decode it, so Android gets the AR file. Either way one GLB is fetched, at the same size."""
     item = published[BUILT_SKUS[0]]
-    web_url = item.product["assets"]["glb_web"]
-    assert web_url != item.product["assets"]["glb"]
-    requests: list[str] = []
-    page = browser.new_page()
+    assets = item.product["assets"]
+    assert assets["glb_web"] != assets["glb"]
+    page = open_page(browser, f"{server.url}/view/{item.case.sku}", phone=phone)
     try:
-        page.on("request", lambda request: requests.append(request.url))
-        page.add_init_script(INIT_SCRIPT)
-        page.set_default_timeout(PAGE_TIMEOUT_MS)
-        page.goto(f"{server.url}/view/{item.case.sku}", wait_until="load")
-        size = page.evaluate(SWAP_TO, [web_url, PAGE_TIMEOUT_MS - 10_000])
+        shown = page.evaluate(SHOW_MODEL, PAGE_TIMEOUT_MS - 10_000)
+        src = page.evaluate("document.querySelector('model-viewer').src")
+        violations = page.evaluate("window.cspViolations")
     finally:
-        page.close()
+        page.context.close()
+    assert src.split("?")[0] == assets[flavour]
+    fetched = {url.split("?")[0] for url in page.requests} & {assets["glb"], assets["glb_web"]}
+    assert fetched == {assets[flavour]}, "one model, fetched once its flavour was chosen"
     dims = item.product["dimensions_m"]
-    assert size == pytest.approx([dims["width"], dims["height"], dims["depth"]], rel=0.01)
-    origin = urlsplit(server.url)[:2]
-    decoders = [url for url in requests if Path(urlsplit(url).path).name == "meshopt_decoder.js"]
-    assert decoders and all(urlsplit(url)[:2] == origin for url in decoders)
-    assert not [url for url in requests if urlsplit(url).scheme in ("http", "https") and urlsplit(url)[:2] != origin]
+    assert shown["dimensions"] == pytest.approx([dims["width"], dims["height"], dims["depth"]], rel=0.01)
+    assert picture_stats(base64.b64decode(shown["png"]))[1] > 10, "the textured model came out flat"
+    assert not violations and not page.errors
+    decoders = [url for url in page.requests if Path(urlsplit(url).path).name == "meshopt_decoder.js"]
+    if flavour == "glb_web":
+        assert decoders and all(urlsplit(url)[:2] == urlsplit(server.url)[:2] for url in decoders)
+    assert not foreign_requests(page.requests, server.url)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +69,7 @@ def test_ktx2_textures_load_with_the_self_hosted_transcoder_and_look_like_the_ar
 ):
     # On a storefront's page with our snippet, pointed at the web flavour there as a shop would:
     # three.js's Basis transcoder compiles its bindings with `new Function` in a worker, which our
-    # own /view page's CSP forbids (that page only ever shows the AR file).
+    # own /view page's CSP forbids (that page shows a KTX2 product's AR file).
     assets = ktx2_cabinet["assets"]
     snippet = public_http.get(f"{server.url}/v1/products/CABINET-KTX2/embed").json()["web_component"]
     assert f'src="{assets["glb"]}' in snippet

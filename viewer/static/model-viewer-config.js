@@ -11,3 +11,23 @@
     meshoptDecoderLocation: new URL("meshopt_decoder.js", vendor).href,
   });
 })();
+
+// The inline view shows the `web` flavour (quantised, meshopt-compressed: a fraction of the `ar`
+// file's bytes) wherever AR will not be handed `src`: Android's Scene Viewer is given `src` and
+// cannot decode that file, so Android keeps the `ar` GLB; Quick Look (iPhone, iPad) opens
+// `ios-src`, and desktops start no AR. Our pages name the web file in data-vitrine-web-src. The
+// swap is made when parsing ends ("interactive"), before module scripts run, so the bundle
+// upgrades the element with its final `src` and only one model is fetched.
+(() => {
+  const chooseInlineModels = () => {
+    if (/android/i.test(navigator.userAgent)) return;
+    for (const viewer of document.querySelectorAll("model-viewer[data-vitrine-web-src]")) {
+      viewer.setAttribute("src", viewer.dataset.vitrineWebSrc);
+    }
+  };
+  if (document.readyState === "loading") {
+    document.addEventListener("readystatechange", chooseInlineModels, { once: true });
+  } else {
+    chooseInlineModels();
+  }
+})();
