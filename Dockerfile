@@ -3,8 +3,9 @@
 #   docker run --rm -p 8000:8000 -v vitrine3d-data:/data vitrine3d
 # The same steps as `make setup`. The first stage fetches the pinned npm packages and copies the
 # browser files; the image that runs keeps Node.js and the KTX2 encoder (ktx2-encoder and its one
-# dependency, ktx-parse), which the web flavour's `web_textures=ktx2` runs (processing/ktx2.py).
-# Node finds them in /usr/local/lib/node_modules, walking up from the installed processing/ folder
+# dependency, ktx-parse), which the web flavour's `web_textures=ktx2` runs (processing/ktx2.py),
+# and meshoptimizer, whose simplifier decimation runs in wasmtime (processing/meshopt_wasm.py).
+# Both are found in /usr/local/lib/node_modules, walking up from the installed processing/ folder
 # (/usr/local/lib/python3.11/site-packages/processing).
 
 # Debian trixie: its nodejs package is Node 20, what package.json asks for.
@@ -25,6 +26,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=viewer-files /src/node_modules/ktx2-encoder /usr/local/lib/node_modules/ktx2-encoder
 COPY --from=viewer-files /src/node_modules/ktx-parse /usr/local/lib/node_modules/ktx-parse
+COPY --from=viewer-files /src/node_modules/meshoptimizer /usr/local/lib/node_modules/meshoptimizer
 WORKDIR /src
 # Dependencies before the code, so that editing the code does not reinstall them.
 COPY pyproject.toml ./

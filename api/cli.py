@@ -9,6 +9,7 @@
     vitrine3d keys list [--tenant T]               ids, tenants, scopes, dates (never the keys)
     vitrine3d keys revoke KEY|ID
     vitrine3d convert INPUT -o OUTDIR [--unit cm] [--dimensions 200x90x85cm] [--max-triangles N] [--placement floor]
+                                                   [--optimize-vertices] [--web-textures ktx2] ...
     vitrine3d upload DIR --catalog products.csv [--api URL] [--key KEY] [--jobs 4] [--dry-run]
 
 `convert` runs processing.pipeline.convert in this process (no server, no database) and prints
@@ -90,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="textures of the web GLB: webp (default) or ktx2 (compressed in video memory too)")
     convert.add_argument("--max-texture-memory", type=int, metavar="MIB",
                          help="video memory all textures may take once decoded (default 128); the largest are halved to fit")
+    convert.add_argument("--optimize-vertices", action="store_true",
+                         help="move kept vertices to fit the original best: less error, slower decimation")
     convert.add_argument("--placement", choices=("floor", "wall"), default="floor")
     convert.add_argument("--up-axis", metavar="AXIS", help="the file's up direction, e.g. z or -y")
     convert.add_argument("--front", metavar="AXIS", help="the direction the product's front faces, e.g. -x")
@@ -258,6 +261,8 @@ def _convert(args: argparse.Namespace) -> int:
         chosen["web_textures"] = args.web_textures
     if args.max_texture_memory is not None:
         chosen["max_texture_memory_mib"] = args.max_texture_memory
+    if args.optimize_vertices:
+        chosen["optimize_vertices"] = True
     try:
         settings = Settings(**chosen, limits=AppSettings().limits)
     except ValueError as exc:

@@ -80,6 +80,9 @@ class ModelUploadForm(_Strict):
     max_texture_memory_mib: int | None = Field(
         None, ge=8, le=4096, description="Video memory all textures may take once decoded, in MiB (default 128: two "
                                          "2048 px PBR sets); the largest textures are halved until they fit.")
+    optimize_vertices: bool | None = Field(
+        None, description="Decimation also moves the kept vertices to fit the original best (default false): "
+                          "about a third less mean error at the same triangles, a slower conversion.")
 
 
 class ProductUpdate(StorefrontFields):

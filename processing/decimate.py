@@ -12,6 +12,10 @@ Simplification is meshoptimizer's attribute-aware edge collapse (normals in the 
 hard edges and material borders are kept: vertices that differ in UV or normal are never merged
 (meshoptimizer moves no vertex, it only collapses edges along seams), and each material is its own
 primitive. No part is deleted outright (each keeps at least MIN_PART_TRIANGLES or what it had).
+With `optimize_vertices`, meshoptimizer 1.3's collapse with update runs instead (`meshopt_wasm`,
+normals and UVs in the metric): every kept vertex then moves to where it best fits the surface it
+now stands for, its normal and UV solved with it (twins on a seam move together). It is not the
+default because it is slower: see `meshopt_wasm` for both sides of the trade.
 If locked seams stop the collapse above the budget (a model whose every face is its own UV island),
 a last pass collapses across seams and borders and the report warns that textures may smear there.
 
@@ -35,10 +39,11 @@ Tried and dropped: simplifying to 2x, 4x or 8x the budget first — no faster, e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from . import errors, meshopt
+from . import errors, meshopt, meshopt_wasm
 from .errors import ConversionError
 from .repair import drop_degenerate, face_normals
 from .rows import masked_rows, row_keys
@@ -48,8 +53,12 @@ from .settings import Settings
 
 MIN_PART_TRIANGLES = 4
 NORMAL_WEIGHT = 0.05  # measured on Duck and capsule: 0.5 raised the Hausdorff error ~50%, 0 lost shading detail
+UV_WEIGHT = 1.0  # with optimize_vertices, so moved vertices' UVs are solved; 0.5-2 measured alike (capsule, Duck, fuze, milktruck)
 SEARCH_STEPS = 12
 GOOD_ENOUGH = 0.97  # stop searching once the budget is this full
+
+
+Simplify = Callable[["Part", int, "float | None", int], "tuple[Primitive, float]"]
 
 
 @dataclass
@@ -74,11 +83,12 @@ def run(conv, settings: Settings) -> None:
     if total > budget:
         if reference is not None:
             conv.report.note_later("surface_error", reference)  # cancelled if the run fails first
-        error, forced = simplify_to_budget(scene, budget)
+        error, forced = simplify_to_budget(scene, budget, settings.optimize_vertices)
         tidy(scene)  # first: the error is then measured on the compacted parts, as published
         if reference is not None:
             reference.ask("error_to", world_triangles(scene.world_primitives()))
-        conv.report.assume(f"decimated {total:,} -> {scene.triangle_count:,} triangles (budget {budget:,})")
+        moved = ", kept vertices moved to fit the original (optimize_vertices)" if settings.optimize_vertices else ""
+        conv.report.assume(f"decimated {total:,} -> {scene.triangle_count:,} triangles (budget {budget:,}){moved}")
         conv.report.note(world_error_m=round(error, 7), meshes=[
             {"name": m.name, "triangles_in": b, "triangles_out": m.triangle_count}
             for m, b in zip(scene.meshes, before)])
@@ -97,8 +107,9 @@ def tidy(scene: Scene) -> None:
         mesh.primitives = [optimize_order(drop_degenerate(p)) for p in mesh.primitives]
 
 
-def simplify_to_budget(scene: Scene, budget: int) -> tuple[float, bool]:
-    """Simplify every primitive in place to fit `budget` drawn triangles.
+def simplify_to_budget(scene: Scene, budget: int, optimize_vertices: bool = False) -> tuple[float, bool]:
+    """Simplify every primitive in place to fit `budget` drawn triangles (kept vertices moved to
+    fit the original best with `optimize_vertices`).
 
     Returns the world-space error reached (metres, meshoptimizer's estimate) and whether the last
     resort (collapsing seams and borders) was needed.
@@ -110,16 +121,16 @@ def simplify_to_budget(scene: Scene, budget: int) -> tuple[float, bool]:
             errors.BUDGET_TOO_SMALL,
             f"A budget of {budget:,} triangles cannot keep all {len(parts)} parts of this model "
             f"({least:,} at least); raise max_triangles.")
+    simplify = _simplify_moving_vertices if optimize_vertices else _simplify
     if len(parts) == 1:
-        results = _to_counts(parts, budget)
+        results = _to_counts(parts, budget, simplify)
     else:
-        results = _equal_error(parts, budget, scene)
+        results = _equal_error(parts, budget, scene, simplify)
     forced = results is None
     if forced:
-        results = _to_counts(parts, budget, options=meshopt.PRUNE, seams=False)
-    for part, (faces, _) in zip(parts, results):
-        p = part.prim
-        scene.meshes[part.mesh].primitives[part.index] = Primitive(p.positions, faces, p.material, p.normals, p.uvs)
+        results = _to_counts(parts, budget, _simplify_across_seams, options=meshopt.PRUNE)
+    for part, (simplified, _) in zip(parts, results):
+        scene.meshes[part.mesh].primitives[part.index] = simplified
     return max((err * part.scale for part, (_, err) in zip(parts, results)), default=0.0), forced
 
 
@@ -133,20 +144,20 @@ def _parts(scene: Scene) -> list[Part]:
 
 
 def _drawn(parts: list[Part], results) -> int:
-    return sum(len(faces) * part.instances for part, (faces, _) in zip(parts, results))
+    return sum(simplified.triangle_count * part.instances for part, (simplified, _) in zip(parts, results))
 
 
-def _equal_error(parts: list[Part], budget: int, scene: Scene):
+def _equal_error(parts: list[Part], budget: int, scene: Scene, simplify: Simplify):
     """Bisect the world error at which every part, simplified down to it, fits the budget."""
     low, high = scene.bounds()
     hi = float(np.linalg.norm(high - low))
     lo = hi * 1e-7
-    best = [_simplify(part, part.floor, hi / part.scale) for part in parts]
+    best = [simplify(part, part.floor, hi / part.scale) for part in parts]
     if _drawn(parts, best) > budget:
-        return _to_counts(parts, budget)
+        return _to_counts(parts, budget, simplify)
     for _ in range(SEARCH_STEPS):
         mid = float(np.sqrt(lo * hi))
-        trial = [_simplify(part, part.floor, mid / part.scale) for part in parts]
+        trial = [simplify(part, part.floor, mid / part.scale) for part in parts]
         drawn = _drawn(parts, trial)
         if drawn <= budget:
             hi, best = mid, trial
@@ -157,7 +168,7 @@ def _equal_error(parts: list[Part], budget: int, scene: Scene):
     return best
 
 
-def _to_counts(parts: list[Part], budget: int, options: int = 0, seams: bool = True):
+def _to_counts(parts: list[Part], budget: int, simplify: Simplify, options: int = 0):
     """The same share of every part's triangles, tuned until the drawn total is just under the budget.
 
     Returns the fullest result that fits, or None when none does.
@@ -165,7 +176,6 @@ def _to_counts(parts: list[Part], budget: int, options: int = 0, seams: bool = T
     ratio = budget / sum(part.prim.triangle_count * part.instances for part in parts)
     best, best_drawn = None, -1
     for _ in range(SEARCH_STEPS):
-        simplify = _simplify if seams else _simplify_across_seams
         results = [simplify(part, max(part.floor, int(part.prim.triangle_count * ratio)), None, options)
                    for part in parts]
         drawn = _drawn(parts, results)
@@ -177,11 +187,11 @@ def _to_counts(parts: list[Part], budget: int, options: int = 0, seams: bool = T
     return best
 
 
-def _simplify(part: Part, target: int, error: float | None, options: int = 0) -> tuple[np.ndarray, float]:
+def _simplify(part: Part, target: int, error: float | None, options: int = 0) -> tuple[Primitive, float]:
     """Collapse to `target` triangles or to `error` (absolute, the part's own units), whichever first."""
     prim = part.prim
     if target >= prim.triangle_count and error is None:
-        return prim.faces, 0.0
+        return prim, 0.0
     attributes = None if prim.normals is None else prim.normals * NORMAL_WEIGHT
     weights = None if attributes is None else np.ones(3, dtype=np.float32)
     if error is None:
@@ -192,24 +202,60 @@ def _simplify(part: Part, target: int, error: float | None, options: int = 0) ->
                                           options | meshopt.ERROR_ABSOLUTE)
         faces = _without_slivers(prim.positions, faces)
     if len(faces) == 0:  # a tiny part collapsed to nothing visible: keep it whole rather than lose it
-        return prim.faces, 0.0
-    return faces, reached
+        return prim, 0.0
+    return _with_faces(prim, faces), reached
 
 
-def _simplify_across_seams(part: Part, target: int, error: None, options: int) -> tuple[np.ndarray, float]:
+def _simplify_moving_vertices(part: Part, target: int, error: float | None, options: int = 0) -> tuple[Primitive, float]:
+    """`_simplify`, then every kept vertex moved, its normal and UV solved with it (`meshopt_wasm`)."""
+    prim = part.prim
+    if target >= prim.triangle_count and error is None:
+        return prim, 0.0
+    present = [(values, weight) for values, weight in ((prim.normals, NORMAL_WEIGHT), (prim.uvs, UV_WEIGHT))
+               if values is not None]
+    attributes = np.hstack([values * weight for values, weight in present]) if present else None
+    columns = 0 if attributes is None else attributes.shape[1]
+    if error is not None:
+        options |= meshopt.ERROR_ABSOLUTE
+    done = meshopt_wasm.simplify_with_update(prim.positions, prim.faces, target, attributes, [1.0] * columns,
+                                             1.0 if error is None else error, options)
+    faces = _without_slivers(done.positions, done.faces)
+    if len(faces) == 0:
+        return prim, 0.0
+    reached = done.error if error is not None else done.error * meshopt.simplify_scale(prim.positions)
+    return _updated(prim, faces, done), reached
+
+
+def _updated(prim: Primitive, faces: np.ndarray, done: meshopt_wasm.Simplified) -> Primitive:
+    """`prim` with the simplifier's faces, moved positions and updated attributes (scaled back)."""
+    normals, uvs = prim.normals, prim.uvs
+    if normals is not None:
+        moved = done.attributes[:, :3] / NORMAL_WEIGHT
+        normals = (moved / np.maximum(np.linalg.norm(moved, axis=1), 1e-12)[:, None]).astype(np.float32)
+    if uvs is not None:
+        start = 0 if normals is None else 3
+        uvs = np.ascontiguousarray(done.attributes[:, start:start + 2] / UV_WEIGHT)
+    return Primitive(done.positions, faces, prim.material, normals, uvs)
+
+
+def _simplify_across_seams(part: Part, target: int, error: None, options: int) -> tuple[Primitive, float]:
     """The last resort: collapse as if vertices sharing a position were one (UV seams and hard edges
     included), then give each corner the first of that position's original vertices. Textures can
     smear along seams, so the report says so; it is still better than a missed budget."""
     prim = part.prim
     if target >= prim.triangle_count:
-        return prim.faces, 0.0
+        return prim, 0.0
     _, first, inverse = np.unique(row_keys(prim.positions), return_index=True, return_inverse=True)
     welded = inverse.reshape(-1)[prim.faces]
     faces, relative = meshopt.simplify(prim.positions[first], welded, target, None, None, 1.0, options)
     faces = _without_slivers(prim.positions, first[faces].astype(np.uint32))
     if len(faces) == 0:
-        return prim.faces[: part.floor], 0.0
-    return faces, relative * meshopt.simplify_scale(prim.positions)
+        return _with_faces(prim, prim.faces[: part.floor]), 0.0
+    return _with_faces(prim, faces), relative * meshopt.simplify_scale(prim.positions)
+
+
+def _with_faces(prim: Primitive, faces: np.ndarray) -> Primitive:
+    return Primitive(prim.positions, faces, prim.material, prim.normals, prim.uvs)
 
 
 def _without_slivers(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:

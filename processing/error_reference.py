@@ -1,4 +1,5 @@
-"""error_reference: start building the surface the decimation error is measured against.
+"""error_reference: start what decimation needs beside repair: the surface its error is measured
+against, and, with `optimize_vertices`, its simplifier's compilation (`meshopt_wasm`, a thread).
 
 The original's samples and search tree (`surface_error.SurfaceReference`) are built in a forked
 process (`forked`), started here, right after `normalize` has put the scene in its final world
@@ -12,11 +13,16 @@ run waited for last).
 """
 from __future__ import annotations
 
+from . import meshopt_wasm
 from .forked import Forked
 from .settings import Settings
 from .surface_error import SurfaceReference
 
 
 def run(conv, settings: Settings) -> None:
-    if settings.error_samples and conv.scene.triangle_count > settings.max_triangles:
+    if conv.scene.triangle_count <= settings.max_triangles:
+        return
+    if settings.error_samples:
         conv.error_reference = Forked(SurfaceReference, list(conv.scene.world_primitives()), settings.error_samples)
+    if settings.optimize_vertices:
+        meshopt_wasm.start_loading()  # after the fork: the measuring child needs no thread of ours

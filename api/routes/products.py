@@ -302,12 +302,13 @@ def conversion_settings(
     chosen |= {key: value for key, value in (("up_axis", form.up_axis), ("front", form.front), ("fit", form.fit),
                                              ("dimension_tolerance", form.tolerance),
                                              ("web_textures", form.web_textures),
-                                             ("max_texture_memory_mib", form.max_texture_memory_mib)) if value is not None}
+                                             ("max_texture_memory_mib", form.max_texture_memory_mib),
+                                             ("optimize_vertices", form.optimize_vertices)) if value is not None}
     return Settings(**chosen).model_dump(mode="json")
 
 
 _UPLOADER_CHOICES = ("unit", "max_triangles", "up_axis", "front", "fit", "dimension_tolerance", "web_textures",
-                     "max_texture_memory_mib")
+                     "max_texture_memory_mib", "optimize_vertices")
 
 
 def product_or_404(session: Session, tenant: str, sku: str) -> Product:

@@ -163,4 +163,4 @@ def test_openapi_documents_the_api(api):
     assert {"/v1/products", "/v1/products/{sku}", "/v1/products/{sku}/model", "/v1/jobs/{job_id}"} <= set(paths)
     upload = paths["/v1/products/{sku}/model"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert set(upload["properties"]) == {"file", "unit", "max_triangles", "up_axis", "front", "fit", "tolerance",
-                                         "web_textures", "max_texture_memory_mib"}
+                                         "web_textures", "max_texture_memory_mib", "optimize_vertices"}

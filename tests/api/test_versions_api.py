@@ -74,14 +74,14 @@ def test_changed_declared_dimensions_show_as_a_mismatch_and_reach_the_next_run(a
 def test_reprocess_keeps_earlier_choices_and_publishes_a_new_version(api):
     api.create_product("SOFA-1")
     first_job = api.upload("SOFA-1", unit="mm", max_triangles=5000, web_textures="ktx2",
-                           max_texture_memory_mib=64).json()["job"]["id"]
+                           max_texture_memory_mib=64, optimize_vertices="true").json()["job"]["id"]
     api.wait_for_job(first_job)
     first = api.get("/v1/products/SOFA-1").json()
     job = _reprocess(api, "SOFA-1", max_triangles=20000, up_axis="z")
     assert job["status"] == "succeeded" and job["kind"] == "reprocess"
     settings = _job_settings(api, job["id"])
     assert (settings["unit"], settings["max_triangles"], settings["up_axis"], settings["web_textures"],
-            settings["max_texture_memory_mib"]) == ("mm", 20000, "+z", "ktx2", 64)
+            settings["max_texture_memory_mib"], settings["optimize_vertices"]) == ("mm", 20000, "+z", "ktx2", 64, True)
     second = api.get("/v1/products/SOFA-1").json()
     assert second["version"] != first["version"] and second["source"] == first["source"]
     assert _count(api, Upload) == 1  # the stored original was converted again, not uploaded again
@@ -95,7 +95,7 @@ def test_reprocess_needs_an_original_and_valid_settings(api):
     assert response.status_code == 409 and response.json()["error"]["code"] == "NO_ORIGINAL"
     api.publish("SOFA-1")
     for bad in ({"max_triangles": 3}, {"up_axis": "w"}, {"colour": "red"}, {"web_textures": "jpeg"},
-                {"max_texture_memory_mib": 2}):
+                {"max_texture_memory_mib": 2}, {"optimize_vertices": "sometimes"}):
         response = api.client.post("/v1/products/SOFA-1/reprocess", json=bad, headers=api.headers)
         assert response.status_code == 422, bad
 

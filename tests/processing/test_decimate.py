@@ -139,3 +139,39 @@ def test_every_face_its_own_uv_island_still_meets_the_budget():
     scene = Scene(meshes=[Mesh("islands", [prim])], instances=[Instance("i", 0, np.eye(4))])
     _, forced = simplify_to_budget(scene, 500)
     assert forced and 0 < scene.triangle_count <= 500
+
+
+def test_optimize_vertices_keeps_the_budget_instances_and_parts():
+    scene = Scene(meshes=[Mesh("big", [sphere_primitive(5)]), Mesh("leg", [sphere_primitive(3)])])
+    scene.instances = [Instance("big", 0, placed(0))] + [Instance(f"leg{i}", 1, placed(i + 2)) for i in range(4)]
+    for budget in (5_000, 800):
+        simplify_to_budget(scene, budget, optimize_vertices=True)
+        assert scene.triangle_count <= budget
+        assert all(p.triangle_count >= MIN_PART_TRIANGLES for m in scene.meshes for p in m.primitives)
+
+
+def test_optimize_vertices_moves_a_seam_as_one_and_keeps_its_islands_apart():
+    prim = seamed_grid()
+    prim.positions[:, 1] = 0.1 * np.sin(3 * prim.positions[:, 0]) * np.cos(2 * prim.positions[:, 2])  # not flat
+    scene = Scene(meshes=[Mesh("grid", [prim])], instances=[Instance("grid", 0, np.eye(4))])
+    simplify_to_budget(scene, 300, optimize_vertices=True)
+    result = scene.meshes[0].primitives[0]
+    assert result.triangle_count <= 300
+    island = result.uvs[:, 0] >= 0.5
+    corner_islands = island[result.faces]
+    assert (corner_islands.all(axis=1) | ~corner_islands.any(axis=1)).all(), "a triangle spans the seam"
+    used = np.unique(result.faces)
+    seam = used[np.isclose(result.positions[used, 0], 0.5, atol=1e-6)]
+    left, right = (set(map(tuple, result.positions[seam[island[seam] == side]].round(6))) for side in (False, True))
+    assert left and left == right, "the seam's two sides no longer meet"
+
+
+def test_optimize_vertices_lands_closer_to_the_original():
+    def mean_radial_error(budget: int, optimize: bool) -> float:
+        scene = Scene(meshes=[Mesh("ball", [sphere_primitive(5)])], instances=[Instance("b", 0, np.eye(4))])
+        simplify_to_budget(scene, budget, optimize_vertices=optimize)
+        prim = scene.meshes[0].primitives[0]
+        centres = prim.positions[prim.faces].mean(axis=1)
+        return float(np.abs(np.linalg.norm(centres, axis=1) - 0.5).mean())
+
+    assert mean_radial_error(600, True) < 0.7 * mean_radial_error(600, False)
