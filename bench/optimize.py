@@ -1,6 +1,7 @@
 """GLB optimisation against the peer tools, in one run on one machine. Run by hand:
 
     make setup && (cd bench && npm ci) && .venv/bin/python bench/optimize.py [--repeat 3] [--only NAME] [--out FILE]
+        [--optimize-vertices]
 
 For every model of ../shared/corpus (OBJ/STL/PLY/zip first turned into a plain GLB with trimesh, so
 every tool gets the same input) and two targets — 10% of the triangles, and 50,000 for models over
@@ -8,7 +9,9 @@ every tool gets the same input) and two targets — 10% of the triangles, and 50
 `gltf-transform simplify --ratio R --error 1`, and records triangles, whole-process seconds (median
 of --repeat), bytes, geometric error (../shared/bench/quality.py: Hausdorff and mean / bbox
 diagonal), whether UVs and textures survived, and Khronos validator errors. Prints a table, the
-median ratios ours/gltfpack, and writes bench/results/optimize.json.
+median ratios ours/gltfpack, and writes bench/results/optimize.json. With --optimize-vertices ours
+runs with that option (vertices moved to fit the original), gltfpack -sv (the same idea in
+gltfpack) joins the peers, and the results go to bench/results/optimize_vertices.json.
 
 Seconds come from /usr/bin/time around each whole process, with CPU seconds (user + system of all
 its processes: ours measures the error in a forked process, on a second core) and peak resident
@@ -48,6 +51,12 @@ PEERS = {
     "gltfpack -sa": lambda src, out, r: [str(BENCH_NODE / ".bin" / "gltfpack"), "-i", src, "-o", out, "-si", f"{r:.6f}", "-sa"],
     "gltf-transform": lambda src, out, r: [str(BENCH_NODE / ".bin" / "gltf-transform"), "simplify", src, out,
                                            "--ratio", f"{r:.6f}", "--error", "1"],
+}
+
+
+# gltfpack's own vertex optimisation (meshoptimizer's simplifyWithUpdate), beside ours with --optimize-vertices.
+OPTIMIZING_PEERS = {
+    "gltfpack -sv": lambda src, out, r: [str(BENCH_NODE / ".bin" / "gltfpack"), "-i", src, "-o", out, "-si", f"{r:.6f}", "-sv"],
 }
 
 
@@ -108,9 +117,9 @@ def validator_errors(path: Path) -> int:
     return json.loads(done.stdout)["errors"]
 
 
-def ours(original: Path, target: int, out: Path, repeat: int) -> dict:
+def ours(original: Path, target: int, out: Path, repeat: int, options: tuple[str, ...] = ()) -> dict:
     timing, done = timed([str(ROOT / ".venv" / "bin" / "vitrine3d"), "convert", str(original), "-o", str(out),
-                          "--max-triangles", str(target)], repeat)
+                          "--max-triangles", str(target), *options], repeat)
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1]}
     report = json.loads((out / "report.json").read_text())
@@ -124,7 +133,7 @@ def ours(original: Path, target: int, out: Path, repeat: int) -> dict:
 
 
 def peer(tool: str, original: Path, ratio: float, out: Path, repeat: int) -> dict:
-    timing, done = timed(PEERS[tool](str(original), str(out), ratio), repeat)
+    timing, done = timed({**PEERS, **OPTIMIZING_PEERS}[tool](str(original), str(out), ratio), repeat)
     if done.returncode or not out.exists():
         return {"error": (done.stderr or done.stdout).strip()[-120:]}
     return {**timing, "glb": out, "measure": out}
@@ -163,9 +172,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", help="run only models whose name contains this")
     parser.add_argument("--summarize", type=Path, help="only print the summary of a results JSON written earlier")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "optimize.json",
-                        help="where the results JSON goes (default: bench/results/optimize.json)")
+    parser.add_argument("--optimize-vertices", action="store_true",
+                        help="ours with --optimize-vertices, beside gltfpack -sv (its vertex optimisation) as well")
+    parser.add_argument("--out", type=Path, help="where the results JSON goes (default: bench/results/optimize.json, "
+                                                  "or optimize_vertices.json with --optimize-vertices)")
     args = parser.parse_args()
+    options = ("--optimize-vertices",) if args.optimize_vertices else ()
+    peers = {**PEERS, **(OPTIMIZING_PEERS if args.optimize_vertices else {})}
+    args.out = args.out or ROOT / "bench" / "results" / ("optimize_vertices.json" if options else "optimize.json")
     if args.summarize:
         print(json.dumps(_summary(json.loads(args.summarize.read_text())["results"]), indent=2))
         return
@@ -180,13 +194,13 @@ def main() -> None:
             targets = [max(12, info["tris"] // 10)] + ([50_000] if info["tris"] > 100_000 else [])
             for target in targets:
                 ratio = target / info["tris"]
-                runs = {"vitrine3d": ours(original, target, scratch / f"{name}-{target}-ours", args.repeat)}
-                for tool in PEERS:
+                runs = {"vitrine3d": ours(original, target, scratch / f"{name}-{target}-ours", args.repeat, options)}
+                for tool in peers:
                     runs[tool] = peer(tool, original, ratio, scratch / f"{name}-{target}-{tool.replace(' ', '')}.glb", args.repeat)
                 rows = {tool: measure(original, run, info) for tool, run in runs.items()}
                 count = _unequal_count(rows)
                 if count:  # gltfpack stopped elsewhere: compare errors at its count too
-                    run = ours(original, count, scratch / f"{name}-{count}-ours", args.repeat)
+                    run = ours(original, count, scratch / f"{name}-{count}-ours", args.repeat, options)
                     rows[AT_GLTFPACK_COUNT] = measure(original, run, info)
                 for tool, measured in rows.items():
                     row = {"model": name, "input_triangles": info["tris"], "target": target, "tool": tool, **measured}
@@ -212,8 +226,8 @@ def _line(row: dict) -> str:
 def _summary(results: list[dict]) -> dict:
     by_key = {(r["model"], r["target"], r["tool"]): r for r in results if "error" not in r}
     ratios = {"hausdorff": [], "mean": [], "seconds_stress": [], "cpu_seconds_stress": [], "web_bytes_vs_cc": [],
-              "web_bytes_vs_cc_source_normals": []}
-    reached = {tool: 0 for tool in ["vitrine3d", *PEERS]}
+              "web_bytes_vs_cc_source_normals": [], "hausdorff_vs_sv": [], "mean_vs_sv": []}
+    reached = {tool: 0 for tool in ["vitrine3d", *PEERS, *{t for _, _, t in by_key} & set(OPTIMIZING_PEERS)]}
     runs = {tool: 0 for tool in reached}
     stress = {}
     for (model, target, tool), r in by_key.items():
@@ -228,6 +242,10 @@ def _summary(results: list[dict]) -> dict:
         if equal["hausdorff"] and g["hausdorff"]:
             ratios["hausdorff"].append(equal["hausdorff"] / g["hausdorff"])
             ratios["mean"].append(equal["mean"] / g["mean"])
+        sv = by_key.get((model, target, "gltfpack -sv"))
+        if sv and sv["hausdorff"] and equal["hausdorff"] and abs(sv["triangles"] - g["triangles"]) <= 0.02 * g["triangles"]:
+            ratios["hausdorff_vs_sv"].append(equal["hausdorff"] / sv["hausdorff"])
+            ratios["mean_vs_sv"].append(equal["mean"] / sv["mean"])
         if model.startswith("stress") and target == 50_000:
             ratios["seconds_stress"].append(r["seconds"] / g["seconds"])
             ratios["cpu_seconds_stress"].append(r["cpu_seconds"] / g["cpu_seconds"])
