@@ -229,9 +229,9 @@ def _simplify_moving_vertices(part: Part, target: int, error: float | None, opti
 def _updated(prim: Primitive, faces: np.ndarray, done: meshopt_wasm.Simplified) -> Primitive:
     """`prim` with the simplifier's faces, moved positions and updated attributes (scaled back)."""
     normals, uvs = prim.normals, prim.uvs
-    if normals is not None:
-        moved = done.attributes[:, :3] / NORMAL_WEIGHT
-        normals = (moved / np.maximum(np.linalg.norm(moved, axis=1), 1e-12)[:, None]).astype(np.float32)
+    if normals is not None:  # solved as a blend, so no longer unit length (the weight divides out)
+        solved = done.attributes[:, :3]
+        normals = (solved / np.maximum(np.linalg.norm(solved, axis=1), 1e-30)[:, None]).astype(np.float32)
     if uvs is not None:
         start = 0 if normals is None else 3
         uvs = np.ascontiguousarray(done.attributes[:, start:start + 2] / UV_WEIGHT)
