@@ -10,18 +10,18 @@ codecs). The npm package the viewer already pins for its decoders (meshoptimizer
 author's own WebAssembly build of the simplifier; wasmtime (PyPI) compiles and runs it here, with
 the mesh copied into and out of its memory.
 
-History (issue 3): at gltfpack's triangle counts, report's Hausdorff / mean error, native collapse
--> this: fandisk 4.2e-3 -> 2.1e-3 / 2.6e-4 -> 1.7e-4, tray 5.5e-3 -> 3.1e-3, capsule 7.2e-3 ->
-4.2e-3 / 1.2e-3 -> 5.8e-4, Duck 5.5e-3 -> 4.3e-3 / 1.1e-3 -> 6.3e-4, box 1.7e-2 -> 1.2e-2; worse
-Hausdorff on bunny 5.7e-3 -> 6.0e-3 (mean 1.0e-3 -> 6.8e-4) and the chair and 1.9M-triangle
-stress models (+11%, means equal or lower). Vertices sharing a position across a UV seam move
-together (checked on capsule, Duck, fuze: no seam opens).
+History (issue 3): in bench/optimize.py (quality.py's 100k samples, equal triangle counts, 18
+pairs) the median Hausdorff error went from 0.88x gltfpack's to 0.78x and the mean error to 0.49x
+(0.99x and 0.74x `gltfpack -sv`, gltfpack's own use of this function); Hausdorff before -> after:
+capsule 7.6e-3 -> 4.2e-3, fandisk 4.0e-3 -> 2.2e-3, Duck 5.5e-3 -> 4.3e-3, tray 5.9e-3 -> 4.8e-3,
+box 1.7e-2 -> 1.4e-2; chair and suzanne unchanged, bunny +4%. Vertices sharing a position across a
+UV seam move together (checked on capsule, Duck, fuze: no seam opens).
 Why it is an option (`optimize_vertices`), not the default: time. The simplify takes 1.2-1.5x the
 native one without attributes, and a textured part must put its UVs in the metric to have them
-solved: on the 650k-triangle stress capsule 1.1-1.5 s instead of 0.8 s, the whole conversion
-~0.5 s longer, past issue 3's limit of 1.5x gltfpack's time. Under an address-space limit (the
-service) bounds checks make it ~1.9x. The module is compiled once per process (~0.15 s on one
-core; `start_loading` runs it beside repair).
+solved: on the 650k-triangle stress capsule 1.1-1.5 s instead of 0.8 s; its whole conversion went
+from 1.06x to 1.59x gltfpack's time (same day), past issue 3's limit of 1.5x. Under an
+address-space limit (the service) bounds checks make it ~1.9x. The module is compiled once per
+process (~0.15 s on one core; `start_loading` runs it beside repair).
 Tried: simplifying natively to 2x or 4x the budget first and updating only the last stretch —
 faster, but on the 1.9M-triangle model the Hausdorff error rose 1.7x (from 2x) and 3.6x (from 4x).
 """
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 PACKAGE_FILE = Path("node_modules", "meshoptimizer", "meshopt_simplifier.js")
-INSTALL_HINT = "decimation needs the npm package meshoptimizer 1.3 (`make setup` installs it) and wasmtime (pip)"
+INSTALL_HINT = "optimize_vertices needs the npm package meshoptimizer 1.3 (`make setup` installs it) and wasmtime (pip)"
 # Under an address-space limit (a service conversion: SECURITY.md's 4 GiB) wasmtime's default
 # reservation of 4 GiB plus guard pages per memory cannot be mapped; a smaller one costs bounds
 # checks (the simplify ~1.9x slower) and growth beyond it moves the memory.
