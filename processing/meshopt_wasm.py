@@ -44,6 +44,7 @@ INSTALL_HINT = "optimize_vertices needs the npm package meshoptimizer 1.3 (`make
 # reservation of 4 GiB plus guard pages per memory cannot be mapped; a smaller one costs bounds
 # checks (the simplify ~1.9x slower) and growth beyond it moves the memory.
 LIMITED_RESERVATION = 1 << 30
+OUT_OF_MEMORY = "meshoptimizer's simplifier could not grow its memory (optimize_vertices)"
 _loading: threading.Thread | None = None
 
 
@@ -105,28 +106,43 @@ class _Heap:
         import wasmtime
 
         self.store = wasmtime.Store(engine)
-        self.exports = wasmtime.Instance(self.store, module, []).exports(self.store)
+        try:
+            instance = wasmtime.Instance(self.store, module, [])
+        except wasmtime.WasmtimeError as exc:  # the module imports nothing: only its memory can fail
+            raise MemoryError(OUT_OF_MEMORY) from exc
+        self.exports = instance.exports(self.store)
         self.exports["__wasm_call_ctors"](self.store)
         self.memory = self.exports["memory"]
 
     def call(self, name: str, *args):
-        return self.exports[name](self.store, *args)
+        import wasmtime
+
+        try:
+            return self.exports[name](self.store, *args)
+        except wasmtime.Trap as trap:
+            # meshoptimizer does not check its allocations: when the memory cannot grow (the job's
+            # address-space limit), the simplifier goes on with a failed allocation and traps.
+            raise MemoryError(OUT_OF_MEMORY) from trap
 
     def alloc(self, size: int) -> int:
         return self.call("sbrk", size)
 
     def put(self, array: np.ndarray) -> int:
         at = self.alloc(array.nbytes)
-        ctypes.memmove(self._base() + at, array.ctypes.data, array.nbytes)  # after sbrk: memory may have moved
+        ctypes.memmove(self._address(at, array.nbytes), array.ctypes.data, array.nbytes)
         return at
 
     def get(self, at: int, dtype, count: int) -> np.ndarray:
         out = np.empty(count, dtype=dtype)
-        ctypes.memmove(out.ctypes.data, self._base() + at, out.nbytes)
+        ctypes.memmove(out.ctypes.data, self._address(at, out.nbytes), out.nbytes)
         return out
 
-    def _base(self) -> int:
-        return ctypes.addressof(self.memory.data_ptr(self.store).contents)
+    def _address(self, at: int, size: int) -> int:
+        """Where `size` bytes at `at` of the module's memory are now (growing moves it), checked to
+        lie inside it: sbrk answers -1 when the memory could not grow."""
+        if at < 0 or at + size > self.memory.data_len(self.store):
+            raise MemoryError(OUT_OF_MEMORY)
+        return ctypes.addressof(self.memory.data_ptr(self.store).contents) + at
 
 
 @lru_cache(maxsize=1)

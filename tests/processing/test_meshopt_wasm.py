@@ -79,3 +79,35 @@ def test_it_runs_under_a_conversions_address_space_limit():
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr
     assert 800 < int(ran.stdout) <= 1000
+
+
+def test_memory_the_module_cannot_get_is_a_memory_error_never_a_write_outside_it():
+    engine, module = meshopt_wasm._compiled()
+    heap = meshopt_wasm._Heap(engine, module)
+    size = heap.memory.data_len(heap.store)
+    for at, length in ((-1, 4), (size - 2, 4)):  # sbrk's -1 (could not grow), a block past the end
+        with pytest.raises(MemoryError, match="could not grow"):
+            heap._address(at, length)
+    with pytest.raises(MemoryError, match="could not grow"):  # a failed allocation inside: it traps
+        heap.call("meshopt_simplifyWithUpdate", size - 4, 3, size - 4, 3, 12, 0, 0, 0, 0, 0, 3, 1.0, 0, size - 4)
+
+
+def test_a_module_instance_that_cannot_reserve_its_memory_is_a_memory_error():
+    """Near the job's address-space limit the instance's memory cannot even be reserved."""
+    code = (
+        "import resource, numpy as np\n"
+        "from processing import meshopt_wasm\n"
+        "from tests.processing.inputs import sphere\n"
+        "mesh = sphere(3, radius=1.0)\n"
+        "meshopt_wasm._compiled.cache_clear()\n"
+        "size = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmSize')) << 10\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size + (64 << 20), size + (64 << 20)))\n"
+        "try:\n"
+        "    meshopt_wasm.simplify_with_update(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32),"
+        " 100, None, [], 1.0, 0)\n"
+        "except MemoryError as exc:\n"
+        "    print('MemoryError:', exc, '/', exc.__cause__)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.stdout.startswith("MemoryError: meshoptimizer's simplifier could not grow its memory"), ran.stderr[-2000:]
+    assert "failed to reserve" in ran.stdout  # wasmtime's own reason, kept as the cause
