@@ -125,7 +125,7 @@ class _Heap:
             raise MemoryError(OUT_OF_MEMORY) from trap
 
     def alloc(self, size: int) -> int:
-        return self.call("sbrk", size)
+        return self.call("sbrk", size) & 0xFFFFFFFF  # a wasm32 address: unsigned (-1, failure, is past the end)
 
     def put(self, array: np.ndarray) -> int:
         at = self.alloc(array.nbytes)
@@ -140,7 +140,7 @@ class _Heap:
     def _address(self, at: int, size: int) -> int:
         """Where `size` bytes at `at` of the module's memory are now (growing moves it), checked to
         lie inside it: sbrk answers -1 when the memory could not grow."""
-        if at < 0 or at + size > self.memory.data_len(self.store):
+        if not 0 <= at <= self.memory.data_len(self.store) - size:
             raise MemoryError(OUT_OF_MEMORY)
         return ctypes.addressof(self.memory.data_ptr(self.store).contents) + at
 

@@ -85,7 +85,7 @@ def test_memory_the_module_cannot_get_is_a_memory_error_never_a_write_outside_it
     engine, module = meshopt_wasm._compiled()
     heap = meshopt_wasm._Heap(engine, module)
     size = heap.memory.data_len(heap.store)
-    for at, length in ((-1, 4), (size - 2, 4)):  # sbrk's -1 (could not grow), a block past the end
+    for at, length in ((0xFFFFFFFF, 4), (size - 2, 4)):  # sbrk's -1 (could not grow), a block past the end
         with pytest.raises(MemoryError, match="could not grow"):
             heap._address(at, length)
     with pytest.raises(MemoryError, match="could not grow"):  # a failed allocation inside: it traps
