@@ -67,12 +67,17 @@ def corpus_models() -> list[Path]:
     return models + objs
 
 
+def corpus_upload(model: Path) -> bytes:
+    """What a catalog team would upload: the file itself, or an OBJ zipped with its MTL and textures."""
+    if model.suffix != ".obj":
+        return model.read_bytes()
+    from .inputs import make_zip
+    return make_zip({p.name: p.read_bytes() for p in model.parent.iterdir()})
+
+
 @pytest.mark.parametrize("model", corpus_models(), ids=lambda p: p.parent.name)
 def test_every_corpus_model_converts_to_valid_outputs(tmp_path, model):
-    data = model.read_bytes()
-    if model.suffix == ".obj":
-        from .inputs import make_zip
-        data = make_zip({p.name: p.read_bytes() for p in model.parent.iterdir()})
+    data = corpus_upload(model)
     conv = converted(tmp_path, data)
     assert_valid_glb(conv.outputs["glb"])
     assert_valid_usdz(conv.outputs["usdz"])
@@ -98,10 +103,7 @@ TEXTURED = ("capsule", "duck", "milktruck")
 
 @pytest.mark.parametrize("model", [m for m in corpus_models() if m.parent.name in TEXTURED], ids=lambda p: p.parent.name)
 def test_optimize_vertices_on_textured_corpus_models_lowers_the_mean_error(tmp_path, model):
-    data = model.read_bytes()
-    if model.suffix == ".obj":
-        from .inputs import make_zip
-        data = make_zip({p.name: p.read_bytes() for p in model.parent.iterdir()})
+    data = corpus_upload(model)
     budget = 1_000
     (tmp_path / "plain").mkdir()
     (tmp_path / "moved").mkdir()
