@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="video memory all textures may take once decoded (default 128); the largest are halved to fit")
     convert.add_argument("--optimize-vertices", action="store_true",
                          help="move kept vertices to fit the original best: less error, slower decimation")
+    convert.add_argument("--error-samples", type=int, metavar="N",
+                         help="points sampled per surface to measure the decimation error (default 10000; 0: not measured)")
     convert.add_argument("--placement", choices=("floor", "wall"), default="floor")
     convert.add_argument("--up-axis", metavar="AXIS", help="the file's up direction, e.g. z or -y")
     convert.add_argument("--front", metavar="AXIS", help="the direction the product's front faces, e.g. -x")
@@ -263,6 +265,8 @@ def _convert(args: argparse.Namespace) -> int:
         chosen["max_texture_memory_mib"] = args.max_texture_memory
     if args.optimize_vertices:
         chosen["optimize_vertices"] = True
+    if args.error_samples is not None:
+        chosen["error_samples"] = args.error_samples
     try:
         settings = Settings(**chosen, limits=AppSettings().limits)
     except ValueError as exc:

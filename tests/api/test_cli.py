@@ -94,6 +94,22 @@ def test_convert_holds_textures_to_the_video_memory_it_is_given(tmp_path: Path, 
     assert any("1 texture(s) reduced to fit the texture memory budget" in w for w in report["warnings"])
 
 
+def test_convert_measures_the_error_with_the_samples_it_is_given(tmp_path: Path, capsys):
+    source = tmp_path / "ball.stl"
+    source.write_bytes(trimesh.creation.icosphere(subdivisions=4).export(file_type="stl"))
+
+    for samples in ("3000", "0"):
+        out = tmp_path / samples
+        assert main(["convert", str(source), "-o", str(out), "--unit", "cm", "--max-triangles", "500",
+                     "--error-samples", samples]) == 0
+        report = json.loads((out / "report.json").read_text())
+        decimate = next(step for step in report["steps"] if step["name"] == "decimate")["details"]
+        if samples == "0":
+            assert "surface_error" not in decimate
+        else:
+            assert decimate["surface_error"]["samples"] == 3000 and decimate["surface_error"]["hausdorff"] > 0
+
+
 def test_convert_refused_input_exits_1_with_the_code(tmp_path: Path, capsys):
     source = tmp_path / "notes.txt"
     source.write_bytes(b"\x00\x01 not a model at all")
