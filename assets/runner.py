@@ -41,6 +41,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from processing import compute_threads
+
 from . import child, leases
 from .leases import ClaimedJob
 from .publish import OPTIONAL_KINDS, PUBLISHED_KINDS, publish
@@ -330,9 +332,7 @@ def _child_env(scratch: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
     # Caches and temporary files stay inside the scratch directory.
     env["HOME"] = env["TMPDIR"] = str(scratch)
-    # One compute thread per job: the machine is shared, and every thread pool also reserves
-    # address space that counts against the job's memory limit.
-    env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
+    env.update(compute_threads.ONE_THREAD)  # the machine is shared; thread pools reserve address space too
     return env
 
 
