@@ -13,7 +13,8 @@ median ratios ours/gltfpack, and writes bench/results/optimize.json. With --opti
 runs with that option (vertices moved to fit the original), gltfpack -sv (the same idea in
 gltfpack) joins the peers, and the results go to bench/results/optimize_vertices.json.
 
-Seconds come from /usr/bin/time around each whole process, with CPU seconds (user + system of all
+Seconds come from /usr/bin/time around each whole process (the tools take turns, one run each per
+round of --repeat), with CPU seconds (user + system of all
 its processes: ours measures the error in a forked process, on a second core) and peak resident
 memory (MB) beside them. Where gltfpack stops more than 2% away from our count (its error limit),
 ours runs again at gltfpack's count ("vitrine3d at gltfpack's count"), and the error ratios use
@@ -35,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -84,20 +84,24 @@ def originals(scratch: Path) -> dict[str, Path]:
     return found
 
 
-def timed(command: list[str], repeat: int) -> tuple[dict, subprocess.CompletedProcess]:
-    """Median wall seconds, CPU seconds (user + system, every process of the run) and peak
-    resident memory (largest process, MB) over `repeat` runs, as /usr/bin/time reports them."""
-    walls, cpus, peaks, done = [], [], [], None
-    with tempfile.NamedTemporaryFile("r") as figures:
+def timed(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[dict, subprocess.CompletedProcess]]:
+    """Per tool: median wall seconds, CPU seconds (user + system, every process of the run) and peak
+    resident memory (largest process, MB) over `repeat` runs, as /usr/bin/time reports them, with
+    its last run's process. The tools take turns, one run each per round, so a slow stretch of this
+    shared machine (gltfpack's own time on the stress chair went from 1.29 to 1.03 s between two
+    runs of this script) falls on all of them rather than on whichever ran then."""
+    figures = {tool: ([], [], []) for tool in commands}
+    done: dict[str, subprocess.CompletedProcess] = {}
+    with tempfile.NamedTemporaryFile("r") as written:
         for _ in range(repeat):
-            done = subprocess.run(["/usr/bin/time", "-o", figures.name, "-f", "%e %U %S %M", *command],
-                                  capture_output=True, text=True, cwd=ROOT / "bench")
-            wall, user, system, peak_kb = map(float, Path(figures.name).read_text().split()[-4:])
-            walls.append(wall)
-            cpus.append(user + system)
-            peaks.append(peak_kb / 1024)
-    return {"seconds": statistics.median(walls), "cpu_seconds": statistics.median(cpus),
-            "peak_mb": max(peaks)}, done
+            for tool, command in commands.items():
+                done[tool] = subprocess.run(["/usr/bin/time", "-o", written.name, "-f", "%e %U %S %M", *command],
+                                            capture_output=True, text=True, cwd=ROOT / "bench")
+                wall, user, system, peak_kb = map(float, Path(written.name).read_text().split()[-4:])
+                for column, value in zip(figures[tool], (wall, user + system, peak_kb / 1024)):
+                    column.append(value)
+    return {tool: ({"seconds": statistics.median(walls), "cpu_seconds": statistics.median(cpus), "peak_mb": max(peaks)},
+                   done[tool]) for tool, (walls, cpus, peaks) in figures.items()}
 
 
 def glb_info(path: Path) -> dict:
@@ -117,9 +121,12 @@ def validator_errors(path: Path) -> int:
     return json.loads(done.stdout)["errors"]
 
 
-def ours(original: Path, target: int, out: Path, repeat: int, options: tuple[str, ...] = ()) -> dict:
-    timing, done = timed([str(ROOT / ".venv" / "bin" / "vitrine3d"), "convert", str(original), "-o", str(out),
-                          "--max-triangles", str(target), *options], repeat)
+def ours_command(original: Path, target: int, out: Path, options: tuple[str, ...] = ()) -> list[str]:
+    return [str(ROOT / ".venv" / "bin" / "vitrine3d"), "convert", str(original), "-o", str(out),
+            "--max-triangles", str(target), *options]
+
+
+def ours(timing: dict, done: subprocess.CompletedProcess, out: Path) -> dict:
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1]}
     report = json.loads((out / "report.json").read_text())
@@ -132,8 +139,7 @@ def ours(original: Path, target: int, out: Path, repeat: int, options: tuple[str
             "normals_added": any(a.startswith("normals computed") for a in report["assumptions"])}
 
 
-def peer(tool: str, original: Path, ratio: float, out: Path, repeat: int) -> dict:
-    timing, done = timed({**PEERS, **OPTIMIZING_PEERS}[tool](str(original), str(out), ratio), repeat)
+def peer(timing: dict, done: subprocess.CompletedProcess, out: Path) -> dict:
     if done.returncode or not out.exists():
         return {"error": (done.stderr or done.stdout).strip()[-120:]}
     return {**timing, "glb": out, "measure": out}
@@ -194,14 +200,18 @@ def main() -> None:
             targets = [max(12, info["tris"] // 10)] + ([50_000] if info["tris"] > 100_000 else [])
             for target in targets:
                 ratio = target / info["tris"]
-                runs = {"vitrine3d": ours(original, target, scratch / f"{name}-{target}-ours", args.repeat, options)}
-                for tool in peers:
-                    runs[tool] = peer(tool, original, ratio, scratch / f"{name}-{target}-{tool.replace(' ', '')}.glb", args.repeat)
+                outs = {"vitrine3d": scratch / f"{name}-{target}-ours"}
+                outs.update({tool: scratch / f"{name}-{target}-{tool.replace(' ', '')}.glb" for tool in peers})
+                commands = {"vitrine3d": ours_command(original, target, outs["vitrine3d"], options)}
+                commands.update({tool: peers[tool](str(original), str(outs[tool]), ratio) for tool in peers})
+                runs = {tool: (ours if tool == "vitrine3d" else peer)(*timing_done, outs[tool])
+                        for tool, timing_done in timed(commands, args.repeat).items()}
                 rows = {tool: measure(original, run, info) for tool, run in runs.items()}
                 count = _unequal_count(rows)
                 if count:  # gltfpack stopped elsewhere: compare errors at its count too
-                    run = ours(original, count, scratch / f"{name}-{count}-ours", args.repeat, options)
-                    rows[AT_GLTFPACK_COUNT] = measure(original, run, info)
+                    out = scratch / f"{name}-{count}-ours"
+                    timing_done = timed({"vitrine3d": ours_command(original, count, out, options)}, args.repeat)
+                    rows[AT_GLTFPACK_COUNT] = measure(original, ours(*timing_done["vitrine3d"], out), info)
                 for tool, measured in rows.items():
                     row = {"model": name, "input_triangles": info["tris"], "target": target, "tool": tool, **measured}
                     results.append(row)
