@@ -6,8 +6,8 @@ spin after every matrix product (`scene.transform_points`), on the cores those p
 The service's runner has always started its conversions with one thread (every thread pool also
 reserves address space, which counts against a job's memory limit); `vitrine3d convert` now does too.
 
-History (issue 3): `vitrine3d convert` stress_chair_480k -> 50k took 2.12-2.34 s and 3.7 CPU-s with
-OpenBLAS's threads, 1.83-2.08 s and 3.3 CPU-s with one (4 interleaved runs each).
+History (issue 3): `vitrine3d convert` stress_chair_480k -> 50k took 2.12-2.34 s and 3.7-3.9 CPU-s with
+OpenBLAS's threads, 1.83-2.08 s and 3.2-3.5 CPU-s with one (4 interleaved runs each).
 """
 from __future__ import annotations
 

@@ -79,8 +79,8 @@ class Settings(BaseModel):
     # 10,000 (was 20,000; ../shared/bench/quality.py takes 100,000): against quality.py's figure on 14 corpus
     # and stress models, the mean error is within 2.5% either way and the Hausdorff distance (a maximum over
     # random samples, so always an estimate) within 4% at the median, 31% at worst (20k: 4% and 37%), while the
-    # distance queries cost half: on the stress chair, where every query opens ~115 overlapping boxes, that
-    # was 0.5 CPU-s of a 4 CPU-s conversion and issue 3's time target (measured, issue 3 note).
+    # distance queries cost half as much: on the stress chair, where every query opens ~115 triangle boxes, 20k
+    # each way took 1.0 of the conversion's 4 CPU-s (issue 3's time target; figures in its note).
     error_samples: int = Field(10_000, ge=0, le=1_000_000,
                                description="Points sampled per surface to measure the decimation error (0: not measured; "
                                            "100,000 is what ../shared/bench/quality.py takes).")

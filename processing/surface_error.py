@@ -22,8 +22,9 @@ points, fewer boxes: a third off the chair's queries), and queries run in Z-orde
 again on the chair, whose 20k queries had cost 1.1 CPU-s; fcpw spreads a batch over every core).
 A search radius guessed from the simplifier's error did not speed fcpw's queries up at all.
 The chair's queries stay ~6x dearer than the capsule's or adis's (24 vs 4 us each): a point on it lies
-in ~115 triangle boxes, of which ~2 are really near (surfaces stacked close together); splitting long
-triangles, fcpw's other BVH builds and unvectorised nodes gained nothing worth their build time.
+in ~115 triangle boxes, of which ~2 lie within 1e-4 of the diagonal (long thin triangles beside other
+surfaces); splitting long triangles, fcpw's other BVH builds and unvectorised nodes gained nothing
+worth their build time.
 The default sample count went from 20k to 10k for that reason (`Settings.error_samples`, with figures).
 """
 from __future__ import annotations
