@@ -281,7 +281,9 @@ TAP_QUICK_LOOK_BANNER = """
 
 
 def stats_totals(catalog, sku: str) -> dict[str, int]:
-    response = catalog.http.get(f"/v1/products/{sku}/stats", params={"days": 1})
+    # Two days, not one: a run that crosses midnight (UTC) must still count its own visits from before it, which
+    # the catalog list's all-time figures include (seen: a CI run at 23:59 compared 4 with 7).
+    response = catalog.http.get(f"/v1/products/{sku}/stats", params={"days": 2})
     assert response.status_code == 200, response.text
     return response.json()["totals"]
 
