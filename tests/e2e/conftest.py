@@ -174,6 +174,13 @@ class Catalog:
         assert response.status_code == 202, response.text
         return response.json()["job"]["id"]
 
+    def event_totals(self, sku: str) -> dict[str, int]:
+        """The product's shopper-event counts of yesterday and today: two days, not one, so a run that crosses
+        midnight (UTC) still counts its own earlier visits (seen: a CI run at 23:59 compared 4 with 7)."""
+        response = self.http.get(f"/v1/products/{sku}/stats", params={"days": 2})
+        assert response.status_code == 200, response.text
+        return response.json()["totals"]
+
     def wait_for_job(self, job_id: str, timeout: float = JOB_TIMEOUT) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -280,26 +280,18 @@ TAP_QUICK_LOOK_BANNER = """
 """
 
 
-def stats_totals(catalog, sku: str) -> dict[str, int]:
-    # Two days, not one: a run that crosses midnight (UTC) must still count its own visits from before it, which
-    # the catalog list's all-time figures include (seen: a CI run at 23:59 compared 4 with 7).
-    response = catalog.http.get(f"/v1/products/{sku}/stats", params={"days": 2})
-    assert response.status_code == 200, response.text
-    return response.json()["totals"]
-
-
 def wait_for_totals(catalog, sku: str, expected: dict[str, int], timeout: float = 20.0) -> dict[str, int]:
     """Beacons are sent asynchronously: poll until the counters reach `expected`."""
     deadline = time.monotonic() + timeout
     while True:
-        totals = stats_totals(catalog, sku)
+        totals = catalog.event_totals(sku)
         if all(totals[kind] >= count for kind, count in expected.items()) or time.monotonic() > deadline:
             return totals
         time.sleep(0.2)
 
 
 def test_a_visit_shows_up_in_the_stats_and_the_catalog_list(server, catalog, cabinet, browser):
-    before = stats_totals(catalog, "CABINET-GLB")
+    before = catalog.event_totals("CABINET-GLB")
     android = open_page(browser, f"{server.url}/view/CABINET-GLB", phone="android", init_scripts=[RECORD_AR_LINKS])
     try:
         (link,) = android.evaluate(CLICK_AR_BUTTON, PAGE_TIMEOUT_MS - 10_000)
