@@ -9,7 +9,7 @@
     vitrine3d keys list [--tenant T]               ids, tenants, scopes, dates (never the keys)
     vitrine3d keys revoke KEY|ID
     vitrine3d convert INPUT -o OUTDIR [--unit cm] [--dimensions 200x90x85cm] [--max-triangles N] [--placement floor]
-                                                   [--optimize-vertices] [--web-textures ktx2] ...
+                                                   [--[no-]optimize-vertices] [--web-textures ktx2] ...
     vitrine3d upload DIR --catalog products.csv [--api URL] [--key KEY] [--jobs 4] [--dry-run]
 
 `convert` runs processing.pipeline.convert in this process (no server, no database) and prints
@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from processing.settings import Dimensions, Settings
+from processing.settings import OPTIMIZE_VERTICES_UP_TO, Dimensions, Settings
 
 from .settings import AppSettings
 
@@ -91,8 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="textures of the web GLB: webp (default) or ktx2 (compressed in video memory too)")
     convert.add_argument("--max-texture-memory", type=int, metavar="MIB",
                          help="video memory all textures may take once decoded (default 128); the largest are halved to fit")
-    convert.add_argument("--optimize-vertices", action="store_true",
-                         help="move kept vertices to fit the original best: less error, slower decimation")
+    convert.add_argument("--optimize-vertices", action=argparse.BooleanOptionalAction,
+                         help="move kept vertices to fit the original best: less error, slower decimation "
+                              f"(default: on up to {OPTIMIZE_VERTICES_UP_TO:,} triangles)")
     convert.add_argument("--error-samples", type=int, metavar="N",
                          help="points sampled per surface to measure the decimation error (default 10000; 0: not measured)")
     convert.add_argument("--placement", choices=("floor", "wall"), default="floor")
@@ -263,8 +264,8 @@ def _convert(args: argparse.Namespace) -> int:
         chosen["web_textures"] = args.web_textures
     if args.max_texture_memory is not None:
         chosen["max_texture_memory_mib"] = args.max_texture_memory
-    if args.optimize_vertices:
-        chosen["optimize_vertices"] = True
+    if args.optimize_vertices is not None:
+        chosen["optimize_vertices"] = args.optimize_vertices
     if args.error_samples is not None:
         chosen["error_samples"] = args.error_samples
     try:

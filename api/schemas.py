@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from assets.webhooks import WebhookEvent
-from processing.settings import Axis, Fit, Placement, Unit
+from processing.settings import OPTIMIZE_VERTICES_UP_TO, Axis, Fit, Placement, Unit
 
 # A sku is also a path segment (/view/<sku>, /v1/products/<sku>): URL-safe characters only, and it
 # starts with a letter or digit so that "." and ".." (which clients normalise away) are impossible.
@@ -81,8 +81,9 @@ class ModelUploadForm(_Strict):
         None, ge=8, le=4096, description="Video memory all textures may take once decoded, in MiB (default 128: two "
                                          "2048 px PBR sets); the largest textures are halved until they fit.")
     optimize_vertices: bool | None = Field(
-        None, description="Decimation also moves the kept vertices to fit the original best (default false): "
-                          "about a third less mean error at the same triangles, a slower conversion.")
+        None, description="Decimation also moves the kept vertices to fit the original best: about half the mean "
+                          "error at the same triangles, a slower conversion (default: on for products of up to "
+                          f"{OPTIMIZE_VERTICES_UP_TO:,} triangles).")
 
 
 class ProductUpdate(StorefrontFields):

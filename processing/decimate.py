@@ -12,10 +12,11 @@ Simplification is meshoptimizer's attribute-aware edge collapse (normals in the 
 hard edges and material borders are kept: vertices that differ in UV or normal are never merged
 (meshoptimizer moves no vertex, it only collapses edges along seams), and each material is its own
 primitive. No part is deleted outright (each keeps at least MIN_PART_TRIANGLES or what it had).
-With `optimize_vertices`, meshoptimizer 1.3's collapse with update runs instead (`meshopt_wasm`,
-normals and UVs in the metric): every kept vertex then moves to where it best fits the surface it
-now stands for, its normal and UV solved with it (twins on a seam move together). It is not the
-default because it is slower: see `meshopt_wasm` for both sides of the trade.
+With `optimize_vertices` (unset: products up to `settings.OPTIMIZE_VERTICES_UP_TO` triangles),
+meshoptimizer 1.3's collapse with update runs instead (`meshopt_wasm`, normals and UVs in the
+metric): every kept vertex then moves to where it best fits the surface it now stands for, its
+normal and UV solved with it (twins on a seam move together). It is slower, which is why the
+largest inputs keep the native collapse: see `meshopt_wasm` for both sides of the trade.
 If locked seams stop the collapse above the budget (a model whose every face is its own UV island),
 a last pass collapses across seams and borders and the report warns that textures may smear there.
 
@@ -38,14 +39,14 @@ Tried and dropped: simplifying to 2x, 4x or 8x the budget first — no faster, e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from . import errors, meshopt, meshopt_wasm
 from .errors import ConversionError
-from .repair import drop_degenerate, face_normals
+from .repair import drop_degenerate, face_normals, weld
 from .rows import masked_rows, row_keys
 from .surface_error import world_triangles
 from .scene import Primitive, Scene
@@ -56,6 +57,7 @@ NORMAL_WEIGHT = 0.05  # measured on Duck and capsule: 0.5 raised the Hausdorff e
 UV_WEIGHT = 1.0  # with optimize_vertices, so moved vertices' UVs are solved; 0.5-2 measured alike (capsule, Duck, fuze, milktruck)
 SEARCH_STEPS = 12
 GOOD_ENOUGH = 0.97  # stop searching once the budget is this full
+STALLED = 0.98  # a pass over budget that ends within 2% of the one before it is stuck
 
 
 Simplify = Callable[["Part", int, "float | None", int], "tuple[Primitive, float]"]
@@ -83,15 +85,20 @@ def run(conv, settings: Settings) -> None:
     if total > budget:
         if reference is not None:
             conv.report.note_later("surface_error", reference)  # cancelled if the run fails first
-        error, forced = simplify_to_budget(scene, budget, settings.optimize_vertices)
+        optimize_vertices = settings.optimizes_vertices(total)
+        error, forced, normals_dropped = simplify_to_budget(scene, budget, optimize_vertices)
         tidy(scene)  # first: the error is then measured on the compacted parts, as published
         if reference is not None:
             reference.ask("error_to", world_triangles(scene.world_primitives()))
-        moved = ", kept vertices moved to fit the original (optimize_vertices)" if settings.optimize_vertices else ""
+        moved = ", kept vertices moved to fit the original (optimize_vertices)" if optimize_vertices else ""
         conv.report.assume(f"decimated {total:,} -> {scene.triangle_count:,} triangles (budget {budget:,}){moved}")
         conv.report.note(world_error_m=round(error, 7), meshes=[
             {"name": m.name, "triangles_in": b, "triangles_out": m.triangle_count}
             for m, b in zip(scene.meshes, before)])
+        if normals_dropped:
+            conv.report.warn("the file's normals split this model along so many hard edges that decimation could "
+                             "not reach the budget keeping them: they were dropped before decimating, and the "
+                             "normals step computed new ones with creases")
         if forced:
             conv.report.warn("decimation had to collapse across UV seams and borders to reach the budget: "
                              "textures may smear along seams; a higher max_triangles avoids it")
@@ -107,12 +114,23 @@ def tidy(scene: Scene) -> None:
         mesh.primitives = [optimize_order(drop_degenerate(p)) for p in mesh.primitives]
 
 
-def simplify_to_budget(scene: Scene, budget: int, optimize_vertices: bool = False) -> tuple[float, bool]:
+class Decimation(NamedTuple):
+    error: float  # the world-space error reached (metres, meshoptimizer's estimate)
+    forced: bool  # the last resort (collapsing across seams and borders) was needed
+    normals_dropped: bool  # the file's normals locked the collapse: parts go on without them
+
+
+def simplify_to_budget(scene: Scene, budget: int, optimize_vertices: bool = False) -> Decimation:
     """Simplify every primitive in place to fit `budget` drawn triangles (kept vertices moved to
     fit the original best with `optimize_vertices`).
 
-    Returns the world-space error reached (metres, meshoptimizer's estimate) and whether the last
-    resort (collapsing seams and borders) was needed.
+    Where the budget cannot be met, two fallbacks follow in turn. A file's normals split at hard
+    edges make every crease a seam, and where creases crowd (a chair of double-sided panels whose
+    two sides carry opposite normals) seams lock the collapse: meshoptimizer stalled at 56k of a 50k
+    budget on such a 300k-triangle chair, 4 s of futile passes before the last resort, which then
+    shaded one side of each panel with the other's normals. So the parts first go on without
+    normals (welded where only they differed; the `normals` step computes creased ones afterwards).
+    Only then are UV seams and borders collapsed.
     """
     parts = _parts(scene)
     least = sum(part.floor * part.instances for part in parts)
@@ -122,16 +140,22 @@ def simplify_to_budget(scene: Scene, budget: int, optimize_vertices: bool = Fals
             f"A budget of {budget:,} triangles cannot keep all {len(parts)} parts of this model "
             f"({least:,} at least); raise max_triangles.")
     simplify = _simplify_moving_vertices if optimize_vertices else _simplify
-    if len(parts) == 1:
-        results = _to_counts(parts, budget, simplify)
-    else:
-        results = _equal_error(parts, budget, scene, simplify)
+    results = _to_budget(parts, budget, scene, simplify)
+    normals_dropped = results is None and any(part.prim.normals is not None for part in parts)
+    if normals_dropped:
+        parts = [replace(part, prim=weld(replace(part.prim, normals=None))) for part in parts]
+        results = _to_budget(parts, budget, scene, simplify)
     forced = results is None
     if forced:
         results = _to_counts(parts, budget, _simplify_across_seams, options=meshopt.PRUNE)
     for part, (simplified, _) in zip(parts, results):
         scene.meshes[part.mesh].primitives[part.index] = simplified
-    return max((err * part.scale for part, (_, err) in zip(parts, results)), default=0.0), forced
+    error = max((err * part.scale for part, (_, err) in zip(parts, results)), default=0.0)
+    return Decimation(error, forced, normals_dropped)
+
+
+def _to_budget(parts: list[Part], budget: int, scene: Scene, simplify: Simplify):
+    return _to_counts(parts, budget, simplify) if len(parts) == 1 else _equal_error(parts, budget, scene, simplify)
 
 
 def _parts(scene: Scene) -> list[Part]:
@@ -174,7 +198,7 @@ def _to_counts(parts: list[Part], budget: int, simplify: Simplify, options: int 
     Returns the fullest result that fits, or None when none does.
     """
     ratio = budget / sum(part.prim.triangle_count * part.instances for part in parts)
-    best, best_drawn = None, -1
+    best, best_drawn, last_drawn = None, -1, None
     for _ in range(SEARCH_STEPS):
         results = [simplify(part, max(part.floor, int(part.prim.triangle_count * ratio)), None, options)
                    for part in parts]
@@ -183,6 +207,9 @@ def _to_counts(parts: list[Part], budget: int, simplify: Simplify, options: int 
             best, best_drawn = results, drawn
         if GOOD_ENOUGH * budget <= drawn <= budget or (drawn <= budget and ratio >= 1):
             break
+        if drawn > budget and last_drawn is not None and drawn > STALLED * last_drawn:
+            break  # asked for fewer, got as many: the collapse is locked, more passes only cost time
+        last_drawn = drawn
         ratio *= budget / max(drawn, 1) * (0.99 if drawn > budget else 1.0)
     return best
 

@@ -1,5 +1,5 @@
 """error_reference: start what decimation needs beside repair: the surface its error is measured
-against, and, with `optimize_vertices`, its simplifier's compilation (`meshopt_wasm`, a thread).
+against, and, when it will move vertices (`Settings.optimizes_vertices`), its simplifier's compilation (`meshopt_wasm`, a thread).
 
 The original's samples and search tree (`surface_error.SurfaceReference`) are built in a forked
 process (`forked`), started here, right after `normalize` has put the scene in its final world
@@ -24,5 +24,5 @@ def run(conv, settings: Settings) -> None:
         return
     if settings.error_samples:
         conv.error_reference = Forked(SurfaceReference, list(conv.scene.world_primitives()), settings.error_samples)
-    if settings.optimize_vertices:
+    if settings.optimizes_vertices(conv.scene.triangle_count):
         meshopt_wasm.start_loading()  # after the fork: the measuring child needs no thread of ours

@@ -16,12 +16,13 @@ pairs) the median Hausdorff error went from 0.88x gltfpack's to 0.78x and the me
 capsule 7.6e-3 -> 4.2e-3, fandisk 4.0e-3 -> 2.2e-3, Duck 5.5e-3 -> 4.3e-3, tray 5.9e-3 -> 4.8e-3,
 box 1.7e-2 -> 1.4e-2; chair and suzanne unchanged, bunny +4%. Vertices sharing a position across a
 UV seam move together (checked on capsule, Duck, fuze: no seam opens).
-Why it is an option (`optimize_vertices`), not the default: time. The simplify takes 1.2-1.5x the
-native one without attributes, and a textured part must put its UVs in the metric to have them
-solved: on the 650k-triangle stress capsule 1.1-1.5 s instead of 0.8 s; its whole conversion went
-from 1.06x to 1.59x gltfpack's time (same day), past issue 3's limit of 1.5x. Under an
-address-space limit (the service) bounds checks make it ~1.9x. The module is compiled once per
-process (~0.15 s on one core; `start_loading` runs it beside repair).
+Why not for every product (`optimize_vertices`, unset: up to `settings.OPTIMIZE_VERTICES_UP_TO`
+triangles): time. The simplify takes 1.2-1.5x the native one without attributes, and a textured
+part must put its UVs in the metric to have them solved: on the 650k-triangle stress capsule
+1.1-1.5 s instead of 0.8 s; its whole conversion went from 1.06x to 1.59x gltfpack's time (same
+day), past issue 3's limit of 1.5x. Under an address-space limit (the service) bounds checks make
+it ~1.9x. The module is compiled once per process (~0.15 s on one core; `start_loading` runs it
+beside repair).
 Tried: simplifying natively to 2x or 4x the budget first and updating only the last stretch —
 faster, but on the 1.9M-triangle model the Hausdorff error rose 1.7x (from 2x) and 3.6x (from 4x).
 """

@@ -18,6 +18,13 @@ Fit = Literal["strict", "scale"]
 METRES_PER_UNIT: dict[str, float] = {"mm": 0.001, "cm": 0.01, "m": 1.0, "in": 0.0254, "ft": 0.3048}
 
 MiB = 1024 * 1024
+# Unless a run says otherwise (`optimize_vertices`), decimation moves the kept vertices for products up
+# to this many drawn triangles. Issue 3's benchmark (equal triangle counts, quality.py) with it on
+# everywhere: median Hausdorff 0.88x -> 0.78x gltfpack's, mean 0.86x -> 0.49x; a corpus model's whole
+# conversion 0.3 -> 0.4-0.7 s (wasmtime's import and compile, ~0.2 CPU-s, dominate small models), but
+# the 650k-triangle stress capsule 1.04 -> 1.43 s (1.59x gltfpack's, past the issue's 1.5x). Inputs of
+# 0.5-2M triangles (scans, subdivided CAD) keep the faster native simplifier; a 300k one costs ~0.3 s more.
+OPTIMIZE_VERTICES_UP_TO = 300_000
 
 
 class Dimensions(BaseModel):
@@ -72,10 +79,11 @@ class Settings(BaseModel):
     web_textures: Literal["webp", "ktx2"] = Field(
         "webp", description="Textures of the web flavour: 'webp' (smallest download) or 'ktx2' (Basis Universal: "
                             "stays compressed in video memory, 4-8x less on phones; slower to convert).")
-    optimize_vertices: bool = Field(
-        False, description="Decimation also moves each kept vertex (solving its normal and UV) to fit the original "
-                           "surface best: about a third less mean error at the same triangles, for a slower "
-                           "simplification (meshoptimizer 1.3's simplifyWithUpdate in wasmtime).")
+    optimize_vertices: bool | None = Field(
+        None, description="Decimation also moves each kept vertex (solving its normal and UV) to fit the original "
+                          "surface best: about half the mean error at the same triangles, for a slower simplification "
+                          "(meshoptimizer 1.3's simplifyWithUpdate in wasmtime). Unset: on for products of up to "
+                          f"{OPTIMIZE_VERTICES_UP_TO:,} triangles, off above, where the time it adds grows.")
     # 10,000 (was 20,000; ../shared/bench/quality.py takes 100,000): against quality.py's figure on 14 corpus
     # and stress models, the mean error is within 2.5% either way and the Hausdorff distance (a maximum over
     # random samples, so always an estimate) within 4% at the median, 31% at worst (20k: 4% and 37%), while the
@@ -85,6 +93,13 @@ class Settings(BaseModel):
                                description="Points sampled per surface to measure the decimation error (0: not measured; "
                                            "100,000 is what ../shared/bench/quality.py takes).")
     limits: Limits = Limits()
+
+    def optimizes_vertices(self, triangles: int) -> bool:
+        """Whether decimating a product of `triangles` drawn triangles moves the kept vertices: as
+        `optimize_vertices` says, or, unset, up to OPTIMIZE_VERTICES_UP_TO."""
+        if self.optimize_vertices is not None:
+            return self.optimize_vertices
+        return triangles <= OPTIMIZE_VERTICES_UP_TO
 
 
 def _axis(value):

@@ -110,6 +110,17 @@ def test_convert_measures_the_error_with_the_samples_it_is_given(tmp_path: Path,
             assert decimate["surface_error"]["samples"] == 3000 and decimate["surface_error"]["hausdorff"] > 0
 
 
+def test_convert_moves_vertices_unless_told_not_to(tmp_path: Path, capsys):
+    source = tmp_path / "ball.stl"
+    source.write_bytes(trimesh.creation.icosphere(subdivisions=4).export(file_type="stl"))
+
+    for flag, moved in (([], True), (["--no-optimize-vertices"], False), (["--optimize-vertices"], True)):
+        out = tmp_path / (flag[0] if flag else "default")
+        assert main(["convert", str(source), "-o", str(out), "--unit", "cm", "--max-triangles", "500", *flag]) == 0
+        report = json.loads((out / "report.json").read_text())
+        assert any("optimize_vertices" in line for line in report["assumptions"]) is moved, flag
+
+
 def test_convert_refused_input_exits_1_with_the_code(tmp_path: Path, capsys):
     source = tmp_path / "notes.txt"
     source.write_bytes(b"\x00\x01 not a model at all")

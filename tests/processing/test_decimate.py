@@ -106,9 +106,9 @@ def test_budget_goes_where_the_shape_is():
                   instances=[Instance("panel", 0, np.eye(4)), Instance("ball", 1, np.eye(4))])
     panel_in, ball_in = (m.triangle_count for m in scene.meshes)
     budget = (panel_in + ball_in) // 4
-    error, forced = simplify_to_budget(scene, budget)
+    error, forced, normals_dropped = simplify_to_budget(scene, budget)
     panel, ball = (m.triangle_count for m in scene.meshes)
-    assert panel + ball <= budget and not forced
+    assert panel + ball <= budget and not forced and not normals_dropped
     assert ball > 0.8 * budget > panel  # a proportional share would give each about half
     assert 0 < error < 0.01
 
@@ -116,8 +116,8 @@ def test_budget_goes_where_the_shape_is():
 def test_error_is_measured_in_world_units():
     small = Scene(meshes=[Mesh("ball", [sphere_primitive(5)])], instances=[Instance("b", 0, np.eye(4))])
     big = Scene(meshes=[Mesh("ball", [sphere_primitive(5)])], instances=[Instance("b", 0, np.diag([10.0, 10, 10, 1]))])
-    small_error, _ = simplify_to_budget(small, 2000)
-    big_error, _ = simplify_to_budget(big, 2000)
+    small_error = simplify_to_budget(small, 2000).error
+    big_error = simplify_to_budget(big, 2000).error
     assert big_error == pytest.approx(10 * small_error, rel=0.05)
 
 
@@ -137,8 +137,28 @@ def test_every_face_its_own_uv_island_still_meets_the_budget():
     uvs = np.random.default_rng(0).random((len(positions), 2)).astype(np.float32)
     prim = Primitive(positions, np.arange(len(positions), dtype=np.uint32).reshape(-1, 3), 0, uvs=uvs)
     scene = Scene(meshes=[Mesh("islands", [prim])], instances=[Instance("i", 0, np.eye(4))])
-    _, forced = simplify_to_budget(scene, 500)
-    assert forced and 0 < scene.triangle_count <= 500
+    assert simplify_to_budget(scene, 500).forced and 0 < scene.triangle_count <= 500
+
+
+@pytest.mark.parametrize("optimize_vertices", [False, True])
+def test_double_sided_panels_whose_sides_carry_opposite_normals_meet_the_budget_with_both_sides(optimize_vertices):
+    """Two sheets on the same positions, facing apart with opposite normals (how exporters write a
+    two-sided panel): every vertex is a seam and meshoptimizer collapses nothing. The parts go on
+    without their normals (the `normals` step computes creased ones), not across seams."""
+    ball = sphere(4)
+    front = ball.faces.astype(np.uint32)
+    positions = np.vstack([ball.vertices, ball.vertices]).astype(np.float32)
+    normals = np.vstack([ball.vertex_normals, -ball.vertex_normals]).astype(np.float32)
+    faces = np.vstack([front, front[:, ::-1] + len(ball.vertices)]).astype(np.uint32)
+    scene = Scene(meshes=[Mesh("panel", [Primitive(positions, faces, 0, normals=normals)])],
+                  instances=[Instance("panel", 0, np.eye(4))])
+    outcome = simplify_to_budget(scene, 1_000, optimize_vertices)
+    assert outcome.normals_dropped and not outcome.forced
+    prim = scene.meshes[0].primitives[0]
+    assert prim.normals is None and 900 <= prim.triangle_count <= 1_000
+    corners = prim.positions[prim.faces].astype(np.float64)
+    outward = np.einsum("ij,ij->i", np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), corners.mean(axis=1)) > 0
+    assert outward.sum() == (~outward).sum()  # each kept triangle with its back twin
 
 
 def test_optimize_vertices_keeps_the_budget_instances_and_parts():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from processing import settings as settings_module
 from processing.pipeline import STEPS, convert
 from processing.settings import Dimensions, Limits, Settings
 from processing.usdz_checks import usdz_stats
@@ -98,6 +99,28 @@ def test_optimize_vertices_writes_valid_files_of_both_flavours_with_their_textur
     assert_valid_usdz(conv.outputs["usdz"])
 
 
+def _moved_and_triangles(tmp_path: Path, data: bytes, runs: dict[str, Settings]) -> dict[str, tuple[bool, int]]:
+    """Per run: whether decimation moved the kept vertices (the report says so), and the triangles out."""
+    done = {}
+    for name, settings in runs.items():
+        (tmp_path / name).mkdir()
+        conv = converted(tmp_path / name, data, settings)
+        done[name] = (any("optimize_vertices" in line for line in conv.report.assumptions), conv.report.output["triangles"])
+    return done
+
+
+def test_vertices_are_moved_by_default_up_to_the_size_where_the_native_simplifier_takes_over(tmp_path, monkeypatch):
+    data = binary_stl(sphere(4))  # 5,120 triangles
+    small = _moved_and_triangles(tmp_path, data, {"default": Settings(max_triangles=400, unit="m"),
+                                                  "off": Settings(max_triangles=400, unit="m", optimize_vertices=False)})
+    monkeypatch.setattr(settings_module, "OPTIMIZE_VERTICES_UP_TO", 5_119)
+    large = _moved_and_triangles(tmp_path, data, {"above": Settings(max_triangles=400, unit="m"),
+                                                  "asked": Settings(max_triangles=400, unit="m", optimize_vertices=True)})
+    assert {name: moved for name, (moved, _) in {**small, **large}.items()} == \
+        {"default": True, "off": False, "above": False, "asked": True}
+    assert all(triangles <= 400 for _, triangles in {**small, **large}.values())
+
+
 TEXTURED = ("capsule", "duck", "milktruck")
 
 
@@ -107,7 +130,7 @@ def test_optimize_vertices_on_textured_corpus_models_lowers_the_mean_error(tmp_p
     budget = 1_000
     (tmp_path / "plain").mkdir()
     (tmp_path / "moved").mkdir()
-    plain = converted(tmp_path / "plain", data, Settings(max_triangles=budget))
+    plain = converted(tmp_path / "plain", data, Settings(max_triangles=budget, optimize_vertices=False))
     moved = converted(tmp_path / "moved", data, Settings(max_triangles=budget, optimize_vertices=True))
     assert moved.report.output["triangles"] <= budget
     assert moved.report.output["textures"] == plain.report.output["textures"] > 0
