@@ -17,8 +17,10 @@ meshoptimizer 1.3's collapse with update runs instead (`meshopt_wasm`, normals a
 metric): every kept vertex then moves to where it best fits the surface it now stands for, its
 normal and UV solved with it (twins on a seam move together). It is slower, which is why the
 largest inputs keep the native collapse: see `meshopt_wasm` for both sides of the trade.
-If locked seams stop the collapse above the budget (a model whose every face is its own UV island),
-a last pass collapses across seams and borders and the report warns that textures may smear there.
+If the file's normals lock the collapse above the budget (creases everywhere, two-sided panels), the
+parts go on without them and the `normals` step computes creased ones (the report warns). If locked
+UV seams still stop it (a model whose every face is its own UV island), a last pass collapses across
+seams and borders and the report warns that textures may smear there.
 
 The error reached is measured like ../shared/bench/quality.py (`surface_error`): symmetric
 Hausdorff and mean distance as a fraction of the bounding-box diagonal, in the report.
@@ -127,10 +129,12 @@ def simplify_to_budget(scene: Scene, budget: int, optimize_vertices: bool = Fals
     Where the budget cannot be met, two fallbacks follow in turn. A file's normals split at hard
     edges make every crease a seam, and where creases crowd (a chair of double-sided panels whose
     two sides carry opposite normals) seams lock the collapse: meshoptimizer stalled at 56k of a 50k
-    budget on such a 300k-triangle chair, 4 s of futile passes before the last resort, which then
-    shaded one side of each panel with the other's normals. So the parts first go on without
-    normals (welded where only they differed; the `normals` step computes creased ones afterwards).
-    Only then are UV seams and borders collapsed.
+    budget on such a 300k-triangle chair (the stress chair cut to 300k by our own `ar` export), then
+    spent 4 s in futile passes before the last resort, which narrowed the chair by 2 cm and gives
+    every corner the first vertex at its position (one side's normal for both sides). So the parts
+    first go on without normals (welded where only they differed; the `normals` step computes
+    creased ones afterwards): 2.0 s, the chair's size kept, Hausdorff 4.7e-3 of the diagonal at 50k
+    (gltfpack: 4.3e-3 at 53.5k, its error limit). Only then are UV seams and borders collapsed.
     """
     parts = _parts(scene)
     least = sum(part.floor * part.instances for part in parts)
