@@ -121,6 +121,21 @@ def test_vertices_are_moved_by_default_up_to_the_size_where_the_native_simplifie
     assert all(triangles <= 400 for _, triangles in {**small, **large}.values())
 
 
+def test_a_two_sided_model_whose_normals_lock_the_collapse_is_decimated_with_new_normals_and_a_warning(tmp_path):
+    ball = sphere(4)
+    faces = np.vstack([ball.faces, ball.faces[:, ::-1] + len(ball.vertices)])  # each side its own vertices
+    two_sided = trimesh.Trimesh(np.vstack([ball.vertices] * 2), faces, process=False,
+                                vertex_normals=np.vstack([ball.vertex_normals, -ball.vertex_normals]))
+    data = trimesh.exchange.gltf.export_glb(trimesh.Scene(two_sided), include_normals=True)
+    conv = converted(tmp_path, data, Settings(max_triangles=1_000))
+    assert 900 <= conv.report.output["triangles"] <= 1_000
+    assert any("normals split this model" in w for w in conv.report.warnings)
+    assert not any("collapse across UV seams" in w for w in conv.report.warnings)
+    assert any(a.startswith("normals computed for 1 part") for a in conv.report.assumptions)
+    assert_valid_glb(conv.outputs["glb"], conv.outputs["glb_web"])
+    assert_valid_usdz(conv.outputs["usdz"])
+
+
 TEXTURED = ("capsule", "duck", "milktruck")
 
 
