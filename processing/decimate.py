@@ -59,7 +59,7 @@ NORMAL_WEIGHT = 0.05  # measured on Duck and capsule: 0.5 raised the Hausdorff e
 UV_WEIGHT = 1.0  # with optimize_vertices, so moved vertices' UVs are solved; 0.5-2 measured alike (capsule, Duck, fuze, milktruck)
 SEARCH_STEPS = 12
 GOOD_ENOUGH = 0.97  # stop searching once the budget is this full
-STALLED = 0.98  # a pass over budget that ends within 2% of the one before it is stuck
+STALLED = 0.98  # a pass over budget that ends within 2% of the over-budget pass before it is stuck
 
 
 Simplify = Callable[["Part", int, "float | None", int], "tuple[Primitive, float]"]
@@ -202,7 +202,7 @@ def _to_counts(parts: list[Part], budget: int, simplify: Simplify, options: int 
     Returns the fullest result that fits, or None when none does.
     """
     ratio = budget / sum(part.prim.triangle_count * part.instances for part in parts)
-    best, best_drawn, last_drawn = None, -1, None
+    best, best_drawn, last_over = None, -1, None
     for _ in range(SEARCH_STEPS):
         results = [simplify(part, max(part.floor, int(part.prim.triangle_count * ratio)), None, options)
                    for part in parts]
@@ -211,9 +211,9 @@ def _to_counts(parts: list[Part], budget: int, simplify: Simplify, options: int 
             best, best_drawn = results, drawn
         if GOOD_ENOUGH * budget <= drawn <= budget or (drawn <= budget and ratio >= 1):
             break
-        if drawn > budget and last_drawn is not None and drawn > STALLED * last_drawn:
+        if drawn > budget and last_over is not None and drawn > STALLED * last_over:
             break  # asked for fewer, got as many: the collapse is locked, more passes only cost time
-        last_drawn = drawn
+        last_over = drawn if drawn > budget else None
         ratio *= budget / max(drawn, 1) * (0.99 if drawn > budget else 1.0)
     return best
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from processing.decimate import MIN_PART_TRIANGLES, optimize_order, simplify_to_budget
+from processing.decimate import GOOD_ENOUGH, MIN_PART_TRIANGLES, Part, _to_counts, optimize_order, simplify_to_budget
 from processing.scene import Instance, Mesh, Primitive, Scene
 
 from .inputs import sphere
@@ -159,6 +159,27 @@ def test_double_sided_panels_whose_sides_carry_opposite_normals_meet_the_budget_
     corners = prim.positions[prim.faces].astype(np.float64)
     outward = np.einsum("ij,ij->i", np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), corners.mean(axis=1)) > 0
     assert outward.sum() == (~outward).sum()  # each kept triangle with its back twin
+
+
+def test_the_count_search_goes_on_past_an_overshoot_and_stops_when_the_collapse_is_locked():
+    """Slivers dropped after each pass (a fixed 2,000 here) make the first pass land under the budget
+    and the next over it: the search must not mistake that for a stall. A simplifier that cannot get
+    below 12,000 is one: the search gives up after one futile pass, not SEARCH_STEPS of them."""
+    part = Part(0, 0, sphere_primitive(5), instances=1, scale=1.0)  # 20,480 triangles
+    calls = []
+
+    def slivers_dropped(part, target, error, options):
+        calls.append(target)
+        return Primitive(part.prim.positions, np.zeros((target - 2_000, 3), np.uint32), 0), 0.0
+
+    def locked(part, target, error, options):
+        calls.append(target)
+        return Primitive(part.prim.positions, np.zeros((max(target, 12_000), 3), np.uint32), 0), 0.0
+
+    (simplified, _), = _to_counts([part], 10_000, slivers_dropped)
+    assert GOOD_ENOUGH * 10_000 <= simplified.triangle_count <= 10_000
+    calls.clear()
+    assert _to_counts([part], 10_000, locked) is None and len(calls) == 2
 
 
 def test_optimize_vertices_keeps_the_budget_instances_and_parts():
