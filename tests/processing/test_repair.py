@@ -1,9 +1,13 @@
 """repair and normals: welding, degenerate data, and normals only where missing."""
+from types import SimpleNamespace
+
 import numpy as np
 
+from processing import repair
 from processing.normals import with_crease_normals
 from processing.repair import drop_degenerate, unit_normals, weld
-from processing.scene import Primitive
+from processing.scene import Instance, Mesh, Primitive, Scene
+from processing.settings import Settings
 
 from .inputs import sphere
 
@@ -32,6 +36,20 @@ def test_degenerate_faces_and_unused_vertices_are_dropped():
     faces = np.array([[0, 1, 2], [0, 0, 1], [0, 1, 3]], dtype=np.uint32)  # repeated index; collinear
     cleaned = drop_degenerate(Primitive(positions, faces, 0))
     assert cleaned.triangle_count == 1 and cleaned.vertex_count == 3
+
+
+def test_repair_keeps_zero_area_faces_of_distinct_corners_for_the_simplifier():
+    """A pole: vertices 1 and 3 share a position but not a UV, and the zero-area face (0, 1, 3) is
+    what joins them; a face with a repeated corner joins nothing and goes."""
+    positions = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], [9, 9, 9]], dtype=np.float32)
+    uvs = np.array([[0, 0], [0, 1], [1, 1], [1, 1], [0, 0]], dtype=np.float32)
+    faces = np.array([[0, 1, 2], [0, 1, 3], [0, 0, 2]], dtype=np.uint32)
+    conv = SimpleNamespace(scene=Scene(meshes=[Mesh("pole", [Primitive(positions, faces, 0, uvs=uvs)])],
+                                       instances=[Instance("pole", 0, np.eye(4))]))
+    repair.run(conv, Settings())
+    kept = conv.scene.meshes[0].primitives[0]
+    assert kept.triangle_count == 2 and kept.vertex_count == 4  # (0, 0, 2) and the unused vertex 4 gone
+    assert drop_degenerate(kept).triangle_count == 1  # what decimation's tidy leaves in the published file
 
 
 def test_broken_normals_are_replaced_and_unit_length():
