@@ -63,6 +63,9 @@ def main(argv: list[str]) -> int:
     job = json.loads(Path(JOB_FILE).read_text())
     _limit_resources(job["memory_bytes"], job["cpu_seconds"], _file_bytes(job))
     print(f"isolation: {_isolate(job.get('private_root'))}", file=sys.stderr)
+    from processing import allocator  # standard library only
+
+    allocator.reuse_freed_memory()  # before any fork, which inherits it
     if not job.get("convert"):  # the pipeline's: its usd-core process loads while we import
         from processing import usd_core  # standard library only (see its note)
 
