@@ -9,9 +9,11 @@ job does, so what it keeps is never idle for long. The forks it makes (usd-core'
 measurement's) inherit the setting. Where libc is not glibc this does nothing.
 
 History (issue 3): perf on `vitrine3d convert` stress_chair_480k -> 50k put 9% of the run's CPU in
-the kernel zeroing pages. Set here, 4 interleaved runs each: chair 1.06 -> 0.94 s median (1.8 ->
-1.55 CPU-s), adis (1.9M triangles) 2.75 -> 2.53 s, capsule (650k) within noise; peak memory -2% to
-+1.5%.
+the kernel zeroing pages. Set through glibc's MALLOC_* variables (4 interleaved runs each): chair
+1.06 -> 0.94 s median, adis (1.9M triangles) 2.75 -> 2.53 s, capsule (650k) within noise, peak
+memory -2% to +1.5%. Set as here, by mallopt once Python runs, the chair's gain is smaller and
+noisy: 1.05 -> 0.985 s and 1.81 -> 1.65 CPU-s over 8 interleaved pairs, 0.945 -> 0.98 s over 6
+others; its system time was lower in every batch (0.29 -> 0.23 s).
 """
 from __future__ import annotations
 
