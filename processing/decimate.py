@@ -137,9 +137,6 @@ def simplify_to_budget(scene: Scene, budget: int, optimize_vertices: bool = Fals
     (gltfpack: 4.3e-3 at 53.5k, its error limit). Only then are UV seams and borders collapsed.
     """
     parts = _parts(scene)
-    if not optimize_vertices:  # repair kept faces of no area for meshoptimizer 1.3 (see repair); 0.22 gains nothing
-        for part in parts:  # the scene lets go of the old primitive at once: a 1.9M-triangle one is ~70 MB
-            part.prim = scene.meshes[part.mesh].primitives[part.index] = drop_degenerate(part.prim)
     least = sum(part.floor * part.instances for part in parts)
     if least > budget:
         raise ConversionError(

@@ -1,5 +1,6 @@
 """error_reference: start what decimation needs beside repair: the surface its error is measured
-against, and, when it will move vertices (`Settings.optimizes_vertices`), its simplifier's compilation (`meshopt_wasm`, a thread).
+against, and, when it will move vertices (`Settings.optimizes_vertices`), its simplifier's
+compilation (`meshopt_wasm`, a thread).
 
 The original's samples and search tree (`surface_error.SurfaceReference`) are built in a forked
 process (`forked`), started here, right after `normalize` has put the scene in its final world

@@ -3,15 +3,15 @@
 - weld: vertices equal in every attribute (position, normal, UV) become one. STL and many OBJ
   exports repeat each vertex per triangle; welding is what lets the simplifier see a surface.
   Only exact duplicates merge, so UV seams and hard edges (which differ in UV or normal) stay.
-- faces with a repeated corner are dropped, then unreferenced vertices. Faces of no area whose
-  three corners are distinct vertices stay for decimation (`decimate.tidy` drops them, and every
-  face of no area): at a sphere's pole or along a UV seam they join vertices that share a position
-  but not a UV, and without them meshoptimizer 1.3 (`optimize_vertices`) finds open borders there,
-  which it must keep. Issue 3: dropped here, they cost the corpus capsule half its accuracy at 1k
-  triangles (Hausdorff 4.2e-3 -> 2.2e-3 of the diagonal kept; gltfpack, which keeps them: 3.85e-3).
-  The native 0.22 simplifier gains nothing from them (capsule 7.6e-3 -> 7.4e-3, stress capsule
-  alike) and leaves them as slivers that take budget (stress capsule -> 50k: its search took
-  1.7 s instead of 0.5), so `decimate` drops them first on that path.
+- faces with a repeated corner are dropped, then unreferenced vertices; faces of no area too, unless
+  decimation will move vertices (`Settings.optimizes_vertices`). For meshoptimizer 1.3 those whose
+  three corners are distinct vertices stay (`decimate.tidy` drops them, and every face of no area):
+  at a sphere's pole or along a UV seam they join vertices that share a position but not a UV, and
+  without them it finds open borders there, which it must keep. Issue 3: dropped, they cost the
+  corpus capsule half its accuracy at 1k triangles (Hausdorff 4.2e-3 -> 2.2e-3 of the diagonal
+  kept; gltfpack, which keeps them: 3.85e-3). The native 0.22 simplifier gains nothing from them
+  (capsule 7.6e-3 -> 7.4e-3, stress capsule alike) and leaves them as slivers that take budget
+  (stress capsule -> 50k: its search took 1.7 s instead of 0.5).
 - normals the file has are made unit length (zero or broken ones replaced by face normals).
   Missing normals are computed later, by the `normals` step after decimation: computing them
   here would split vertices along every crease, which the simplifier must then treat as seams
@@ -35,10 +35,10 @@ from .settings import Settings
 
 
 def run(conv, settings: Settings) -> None:
-    computed = 0
+    drop = drop_repeated_corners if settings.optimizes_vertices(conv.scene.triangle_count) else drop_degenerate
     for mesh in conv.scene.meshes:
         for index, prim in enumerate(mesh.primitives):
-            prim = drop_repeated_corners(weld(prim))
+            prim = drop(weld(prim))
             if prim.normals is not None:
                 prim.normals = unit_normals(prim.normals, prim)
             mesh.primitives[index] = prim
