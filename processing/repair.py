@@ -60,8 +60,7 @@ def drop_repeated_corners(prim: Primitive) -> Primitive:
 
 def drop_degenerate(prim: Primitive) -> Primitive:
     """Remove faces with a repeated vertex or no area, then vertices no face uses."""
-    cross = face_cross(prim.positions, prim.faces)
-    return _keeping(prim, _distinct_corners(prim.faces) & (np.einsum("ij,ij->i", cross, cross) > 0))  # no area: a zero cross product
+    return _keeping(prim, _distinct_corners(prim.faces) & (doubled_area_squared(prim.positions, prim.faces) > 0))
 
 
 def _distinct_corners(faces: np.ndarray) -> np.ndarray:
@@ -82,14 +81,31 @@ def face_normals(positions: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
 
 
 def face_cross(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(b - a) x (c - a) per face, in float64. Written out per coordinate, gathering from one
+    """(b - a) x (c - a) per face, in float64, one row per face."""
+    return np.stack(_cross_columns(positions, faces), axis=1)
+
+
+def doubled_area_squared(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """|(b - a) x (c - a)|² per face, in float64: zero exactly where `face_cross` is zero. Summed
+    from the cross product's columns without gathering them into rows (on the stress chair's 482k
+    faces the rows cost a third of `face_cross`'s time)."""
+    cx, cy, cz = _cross_columns(positions, faces)
+    cx *= cx
+    cx += cy * cy
+    cx += cz * cz
+    return cx
+
+
+def _cross_columns(positions: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The x, y and z of (b - a) x (c - a) per face. Written out per coordinate, gathering from one
     contiguous column at a time: 0.4 s on 1.9M faces where np.cross over gathered rows took
     0.7-0.9 s, with bit-identical results."""
     x, y, z = np.ascontiguousarray(positions.astype(np.float64, copy=False).T)
     i, j, k = (faces[:, n].astype(np.intp) for n in range(3))
-    ux, uy, uz = x[j] - x[i], y[j] - y[i], z[j] - z[i]
-    vx, vy, vz = x[k] - x[i], y[k] - y[i], z[k] - z[i]
-    return np.stack([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx], axis=1)
+    xi, yi, zi = x[i], y[i], z[i]
+    ux, uy, uz = x[j] - xi, y[j] - yi, z[j] - zi
+    vx, vy, vz = x[k] - xi, y[k] - yi, z[k] - zi
+    return uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
 
 
 def unit_normals(normals: np.ndarray, prim: Primitive) -> np.ndarray:
