@@ -100,12 +100,17 @@ def _cross_columns(positions: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray
     """The x, y and z of (b - a) x (c - a) per face. Written out per coordinate, gathering from one
     contiguous column at a time: 0.4 s on 1.9M faces where np.cross over gathered rows took
     0.7-0.9 s, with bit-identical results."""
-    x, y, z = np.ascontiguousarray(positions.astype(np.float64, copy=False).T)
     i, j, k = (faces[:, n].astype(np.intp) for n in range(3))
-    xi, yi, zi = x[i], y[i], z[i]
-    ux, uy, uz = x[j] - xi, y[j] - yi, z[j] - zi
-    vx, vy, vz = x[k] - xi, y[k] - yi, z[k] - zi
+    (ux, vx), (uy, vy), (uz, vz) = (_edges(column, i, j, k) for column in positions.astype(np.float64, copy=False).T)
     return uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+
+
+def _edges(column: np.ndarray, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One coordinate of b - a and c - a per face (one corner column held at a time: the peak
+    memory of the 1.9M-triangle stress model depends on it)."""
+    column = np.ascontiguousarray(column)
+    a = column[i]
+    return column[j] - a, column[k] - a
 
 
 def unit_normals(normals: np.ndarray, prim: Primitive) -> np.ndarray:
