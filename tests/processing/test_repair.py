@@ -38,6 +38,21 @@ def test_degenerate_faces_and_unused_vertices_are_dropped():
     assert cleaned.triangle_count == 1 and cleaned.vertex_count == 3
 
 
+def test_squared_areas_match_the_cross_product_and_are_zero_only_without_area():
+    rng = np.random.default_rng(7)
+    positions = rng.normal(size=(40, 3)).astype(np.float32)
+    positions[30:] = positions[:10] * 1e-20  # tiny but not degenerate: must not round to zero
+    faces = rng.integers(0, 40, size=(200, 3)).astype(np.uint32)
+    faces[:5, 2] = faces[:5, 1]  # a repeated corner
+    positions[37:] = [[0, 0, 0], [1, 1, 1], [2, 2, 2]]  # on one line, exactly
+    faces[5] = (37, 38, 39)
+    cross = repair.face_cross(positions, faces)
+    squared = repair.doubled_area_squared(positions, faces)
+    np.testing.assert_allclose(squared, np.einsum("ij,ij->i", cross, cross), rtol=1e-12)
+    assert np.array_equal(squared == 0, (cross == 0).all(axis=1))
+    assert (squared[:6] == 0).all() and (squared[6:] > 0).sum() > 150
+
+
 def test_repair_keeps_zero_area_faces_of_distinct_corners_for_the_simplifier():
     """A pole: vertices 1 and 3 share a position but not a UV, and the zero-area face (0, 1, 3) is
     what joins them; a face with a repeated corner joins nothing and goes."""
