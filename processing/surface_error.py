@@ -38,7 +38,7 @@ try:  # loaded before any fork: the measuring child then loads no native library
 except ImportError as exc:  # pragma: no cover - a declared dependency
     raise ImportError("measuring the geometric error needs fcpw: pip install fcpw") from exc
 
-from .repair import face_cross
+from .repair import doubled_area_squared
 from .rows import masked_rows
 from .scene import Instance, Primitive, column_extremes, transform_points
 
@@ -57,8 +57,7 @@ def world_triangles(placed: Iterable[tuple[Instance, Primitive]]) -> tuple[np.nd
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int) -> np.ndarray:
     """`count` points uniformly distributed over the surface's area."""
     rng = np.random.default_rng(seed)
-    cross = face_cross(vertices, faces)
-    area = np.sqrt(np.einsum("ij,ij->i", cross, cross))
+    area = np.sqrt(doubled_area_squared(vertices, faces))
     chosen = faces[rng.choice(len(faces), size=count, p=area / area.sum())]
     r1, r2 = rng.random((2, count, 1))
     flip = (r1 + r2) > 1
